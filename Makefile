@@ -1,0 +1,34 @@
+# biolstm: `make demo` runs the main job, `make test` runs the test suite.
+# Both create the virtual environment .venv on first use (Python >= 3.11 as $(PYTHON)).
+#
+#   PYTHON=python3.12 make test      use another interpreter for the environment
+#   TORCH_SPEC= make test            skip torch (training tests are then skipped)
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+comma := ,
+EXTRAS := $(if $(TORCH_SPEC),train$(comma)test,test)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.biolstm-installed
+
+.PHONY: demo test results venv clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "biolstm needs Python >= 3.11, found " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or newer)")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ]; then echo "Installing $(TORCH_SPEC)"; $(PY) -m pip install --quiet "$(TORCH_SPEC)"; fi
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/biolstm demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

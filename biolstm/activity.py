@@ -1,0 +1,139 @@
+"""Activity: what a simulation of a NetworkSpec produced, in a simulator-neutral form.
+
+The Brian2 runner (:mod:`biolstm.brian`) and the torch models return the same
+:class:`Activity`, so accuracy, firing rates and the Loihi energy model read one
+format. Times are integer steps of ``dt``; state values are SI floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from brian2 import Quantity, second
+
+__all__ = ["Activity"]
+
+
+@dataclass
+class Activity:
+    """Spikes, readout and recorded traces of a batch of samples.
+
+    Attributes
+    ----------
+    dt : float
+        Time step in seconds.
+    n_samples, n_steps : int
+        Batch size and steps per sample.
+    population_sizes : dict of str to int
+        Size of every population (spiking or not).
+    spikes : dict of str to ndarray, shape (n_events, 3), int64
+        Spikes of each spiking population as rows ``(sample, step, neuron)``, sorted.
+    input_counts : dict of str to ndarray, shape (n_samples, n_steps)
+        Input spikes injected per step, per input group.
+    readout : ndarray, shape (n_samples, n_steps, n_units), or None
+        Readout variable after each step (SI units, e.g. volt).
+    readout_population, readout_variable : str or None
+        What :attr:`readout` holds.
+    readout_at : str
+        ``"last"``, ``"mean"`` or ``"max"``: how :meth:`readout_values` reduces a sample.
+    traces : dict of str to ndarray, shape (n_samples, n_steps, n_recorded)
+        Recorded state variables keyed ``"population.variable"`` (SI units).
+    trace_neurons : dict of str to ndarray
+        Neuron indices recorded for each trace.
+    backend : str
+        Simulator that produced it (``"numpy"``, ``"cpp_standalone"``, ``"torch"`` ...).
+    timings : dict of str to float
+        Wall-clock seconds of the phases (build, run, ...).
+    """
+
+    dt: float
+    n_samples: int
+    n_steps: int
+    population_sizes: dict[str, int]
+    spikes: dict[str, np.ndarray]
+    input_counts: dict[str, np.ndarray] = field(default_factory=dict)
+    readout: np.ndarray | None = None
+    readout_population: str | None = None
+    readout_variable: str | None = None
+    readout_at: str = "last"
+    traces: dict[str, np.ndarray] = field(default_factory=dict)
+    trace_neurons: dict[str, np.ndarray] = field(default_factory=dict)
+    backend: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # -- spikes ------------------------------------------------------------------
+    def spike_counts(self, population: str) -> np.ndarray:
+        """Spikes of ``population`` per sample and step, ``[n_samples, n_steps]``."""
+        ev = self._events(population)
+        counts = np.zeros((self.n_samples, self.n_steps), dtype=np.int64)
+        np.add.at(counts, (ev[:, 0], ev[:, 1]), 1)
+        return counts
+
+    def neuron_counts(self, population: str) -> np.ndarray:
+        """Spikes of each neuron per sample, ``[n_samples, n_neurons]``."""
+        ev = self._events(population)
+        counts = np.zeros((self.n_samples, self.population_sizes[population]), dtype=np.int64)
+        np.add.at(counts, (ev[:, 0], ev[:, 2]), 1)
+        return counts
+
+    def total_spikes(self, population: str | None = None) -> int:
+        """Number of spikes of one population, or of all spiking populations."""
+        if population is not None:
+            return int(len(self._events(population)))
+        return int(sum(len(ev) for ev in self.spikes.values()))
+
+    def rate_per_step(self, population: str) -> float:
+        """Mean spikes per neuron per step (the paper's network: about 0.05)."""
+        size = self.population_sizes[population]
+        return self.total_spikes(population) / (size * self.n_samples * self.n_steps)
+
+    def rate(self, population: str) -> Quantity:
+        """Mean firing rate per neuron in hertz."""
+        return self.rate_per_step(population) / (self.dt * second)
+
+    def spike_times(self, population: str, sample: int = 0) -> tuple[Quantity, np.ndarray]:
+        """Spike times (from the sample's start) and neuron indices of one sample."""
+        ev = self._events(population)
+        ev = ev[ev[:, 0] == sample]
+        return ev[:, 1] * self.dt * second, ev[:, 2]
+
+    def _events(self, population: str) -> np.ndarray:
+        if population not in self.spikes:
+            raise KeyError(
+                f"no spikes recorded for {population!r}; spiking populations are {sorted(self.spikes)}"
+            )
+        return self.spikes[population]
+
+    # -- readout -----------------------------------------------------------------
+    def readout_values(self) -> np.ndarray:
+        """Readout per sample, ``[n_samples, n_units]``, reduced as :attr:`readout_at` says."""
+        if self.readout is None:
+            raise ValueError("this activity has no readout; give the NetworkSpec a Readout")
+        if self.readout_at == "last":
+            return self.readout[:, -1, :]
+        if self.readout_at == "mean":
+            return self.readout.mean(axis=1)
+        return self.readout.max(axis=1)
+
+    def predictions(self) -> np.ndarray:
+        """Predicted class per sample: argmax of :meth:`readout_values`."""
+        return np.argmax(self.readout_values(), axis=1)
+
+    def rates_table(self):
+        """pandas DataFrame with spikes, spikes per neuron per step and Hz per population."""
+        import pandas as pd
+
+        rows = [
+            {
+                "population": pop,
+                "neurons": self.population_sizes[pop],
+                "spikes": self.total_spikes(pop),
+                "spikes_per_neuron_per_step": self.rate_per_step(pop),
+                "rate_hz": float(self.rate(pop)),
+            }
+            for pop in self.spikes
+        ]
+        return pd.DataFrame(rows)

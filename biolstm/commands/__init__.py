@@ -1,0 +1,1 @@
+"""Subcommands of the ``biolstm`` command line (one module each)."""

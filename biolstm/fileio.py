@@ -1,0 +1,64 @@
+"""Atomic file writes: every file biolstm writes appears whole or not at all.
+
+Use :func:`atomic_writer` for anything the toolkit saves (specs, weights,
+checkpoints, sweep results, CSV tables): data goes to a temporary file in the target
+folder, is flushed to disk and then renamed over the target, so an interrupt leaves
+either the previous file or none. An existing file is never replaced unless the
+caller passes ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+__all__ = ["FileExistsRefusal", "atomic_writer", "atomic_write_text"]
+
+
+class FileExistsRefusal(FileExistsError):
+    """Raised instead of overwriting a file the caller did not ask to replace."""
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, *, overwrite: bool = False,
+                  mode: str = "wb") -> Iterator[IO]:
+    """Context manager yielding a file object whose content lands at ``path`` on success.
+
+    Parameters
+    ----------
+    path : path-like
+        Final location; parent folders are created.
+    overwrite : bool
+        Allow replacing an existing file. Otherwise :class:`FileExistsRefusal` is
+        raised before anything is written.
+    mode : str
+        ``"wb"`` (default) or ``"w"`` for text (UTF-8).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsRefusal(
+            f"{path} already exists; pass overwrite=True (or --overwrite) to replace it"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path, overwrite=overwrite, mode="w") as fh:
+        fh.write(text)
+    return Path(path)
