@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,7 +28,17 @@ from biolstm.brian.backends import activated
 from biolstm.encoding import SpikeTrains
 from biolstm.spec import NetworkSpec
 
-__all__ = ["SCHEDULE", "BrianNetwork", "build_network", "simulate"]
+__all__ = [
+    "SCHEDULE",
+    "BrianNetwork",
+    "build_network",
+    "simulate",
+    "input_generators",
+    "sample_gate",
+    "add_sample_reset",
+    "execute",
+    "collect_activity",
+]
 
 SCHEDULE = ["start", "groups", "synapses", "thresholds", "resets", "end"]
 
@@ -78,6 +88,50 @@ def _reset_code(model, params, namespace: dict) -> str:
     return "\n".join(lines)
 
 
+def input_generators(sizes: Mapping[str, int], inputs: SpikeTrains, clock) -> dict[str, Any]:
+    """One ``SpikeGeneratorGroup`` per input group, samples laid end to end in time.
+
+    Sample ``k``'s spike at step ``s`` fires at step ``k*T + s`` in the ``start`` slot,
+    so it reaches its targets in the same step (through the synapses slot).
+
+    Parameters
+    ----------
+    sizes : mapping of str to int
+        Channels of every input group, in creation order.
+    inputs : SpikeTrains
+        The batch (already checked against ``sizes``).
+    clock : brian2.Clock
+        The network's clock (``dt`` = one step).
+    """
+    import brian2 as b2
+
+    T = inputs.n_steps
+    dt = clock.dt
+    generators = {}
+    for name, size in sizes.items():
+        ev = inputs.events[name]
+        times = (ev[:, 0] * T + ev[:, 1]) * dt
+        generators[name] = b2.SpikeGeneratorGroup(
+            size, ev[:, 2], times, when="start", order=0, clock=clock, name=f"input_{name}")
+    return generators
+
+
+def sample_gate(n_steps: int) -> str:
+    """Brian2 expression, 1 or 0, that drops spikes emitted in an earlier sample.
+
+    The synapse needs an integer variable ``lat`` (constant): the steps between a
+    spike's emission and its arrival (delay + 1 for populations, delay for inputs).
+    A spike arriving at step ``t`` of a sample was emitted in the same sample exactly
+    when ``t >= lat``.
+    """
+    return f"int((t_in_timesteps % {int(n_steps)}) >= lat)"
+
+
+def add_sample_reset(group, code: str, n_steps: int, dt, name: str) -> Any:
+    """Run ``code`` on ``group`` at the start of every sample (``start`` slot, order 1)."""
+    return group.run_regularly(code, dt=n_steps * dt, when="start", order=1, name=name)
+
+
 def build_network(
     spec: NetworkSpec,
     inputs: SpikeTrains,
@@ -112,11 +166,7 @@ def build_network(
     trace_spec: dict[str, tuple[list[str], np.ndarray]] = {}
     clock = b2.Clock(dt=dt, name="biolstm_clock")
 
-    for grp in spec.inputs:
-        ev = inputs.events[grp.name]
-        times = (ev[:, 0] * T + ev[:, 1]) * dt
-        generators[grp.name] = b2.SpikeGeneratorGroup(
-            grp.size, ev[:, 2], times, when="start", order=0, clock=clock, name=f"input_{grp.name}")
+    generators.update(input_generators({g.name: g.size for g in spec.inputs}, inputs, clock))
 
     for pop in spec.populations:
         model = pop.neuron_model
@@ -127,7 +177,7 @@ def build_network(
         group = b2.NeuronGroup(pop.size, clock=clock, name=f"pop_{pop.name}", **kwargs)
         for var, value in model.initial_values(params).items():
             setattr(group, var, value)
-        group.run_regularly(reset_code, dt=T * dt, when="start", order=1, name=f"reset_{pop.name}")
+        add_sample_reset(group, reset_code, T, dt, f"reset_{pop.name}")
         groups[pop.name] = group
         if model.threshold is not None:
             spike_monitors[pop.name] = b2.SpikeMonitor(group, record=True, name=f"spikes_{pop.name}")
@@ -144,7 +194,7 @@ def build_network(
     for proj in spec.projections:
         post = spec.population(proj.post)
         membrane = post.neuron_model.membrane
-        gate = "int((t_in_timesteps % {T}) >= lat)".format(T=T)
+        gate = sample_gate(T)
         post_params = post.neuron_params()
         if post.neuron_model.threshold is not None and float(post_params.t_ref) >= 2 * float(dt):
             gate += " * int(not_refractory_post)"
@@ -228,14 +278,55 @@ def simulate(
     BackendUnavailableError
         If the backend cannot run here (the message says what to install).
     """
+    return execute(
+        lambda: build_network(spec, inputs, record),
+        inputs.n_samples * inputs.n_steps * spec.dt,
+        backend,
+        lambda built, timings: _collect(spec, inputs, built, backend, timings),
+        progress=progress,
+        directory=directory,
+    )
+
+
+def execute(
+    build: Callable[[], BrianNetwork],
+    duration: Any,
+    backend: str,
+    collect: Callable[[BrianNetwork, dict[str, float]], Activity],
+    *,
+    progress: bool = True,
+    directory: str | None = None,
+) -> Activity:
+    """Build, run and collect one batch on ``backend`` (shared by every Brian2 mode).
+
+    Parameters
+    ----------
+    build : callable
+        Creates the Brian2 objects on the current device and returns a :class:`BrianNetwork`.
+    duration : Quantity
+        Simulated time of the whole batch.
+    backend : {"numpy", "cython", "cpp_standalone"}
+    collect : callable
+        ``collect(built, timings) -> Activity``; runs while the device still holds the
+        results (``cpp_standalone`` forgets them when the block is left).
+    progress : bool
+        Progress bar (runtime backends) or a line naming the standalone project.
+    directory : str, optional
+        Project folder for ``cpp_standalone``.
+
+    Returns
+    -------
+    Activity
+        With ``timings``: ``build_s`` and ``run_s`` (runtime) or ``codegen_s`` and
+        ``compile_and_run_s`` (standalone).
+    """
     import brian2 as b2
 
     timings: dict[str, float] = {}
     with activated(backend, directory) as project:
         t0 = time.perf_counter()
-        built = build_network(spec, inputs, record)
+        built = build()
         timings["build_s"] = time.perf_counter() - t0
-        duration = inputs.n_samples * inputs.n_steps * spec.dt
         t0 = time.perf_counter()
         if project is None:
             report = _ProgressReport(f"Brian2 {backend}") if progress else None
@@ -253,15 +344,42 @@ def simulate(
                 tqdm.write(f"cpp_standalone: compiling and running in {project}")
             b2.device.build(directory=str(project), compile=True, run=True, with_output=False)
             timings["compile_and_run_s"] = time.perf_counter() - t0
-        activity = _collect(spec, inputs, built, backend, timings)
-    return activity
+        return collect(built, timings)
 
 
 def _collect(spec: NetworkSpec, inputs: SpikeTrains, built: BrianNetwork, backend: str,
              timings: dict[str, float]) -> Activity:
-    dt = float(spec.dt)
+    readout = (spec.readout.population, spec.readout.variable, spec.readout.at) if spec.readout else None
+    return collect_activity(built, inputs, dt=float(spec.dt),
+                            population_sizes={p.name: p.size for p in spec.populations},
+                            readout=readout, backend=backend, timings=timings)
+
+
+def collect_activity(
+    built: BrianNetwork,
+    inputs: SpikeTrains,
+    *,
+    dt: float,
+    population_sizes: Mapping[str, int],
+    readout: tuple[str, str, str] | None,
+    backend: str,
+    timings: dict[str, float],
+    dtype: Any = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Activity:
+    """Read the monitors of a finished batch into an :class:`Activity`.
+
+    Spike times become ``(sample, step, neuron)`` rows; readout and traces become
+    ``[n_samples, n_steps, k]`` arrays, converted to ``dtype`` when given (the Loihi
+    mode stores integers).
+    """
     T = inputs.n_steps
     S = inputs.n_samples
+
+    def as_array(values):
+        values = np.asarray(values)
+        return np.rint(values).astype(dtype) if dtype is not None else values
+
     spikes = {}
     for name, mon in built.spike_monitors.items():
         step = np.rint(np.asarray(mon.t[:]) / dt).astype(np.int64)
@@ -269,30 +387,31 @@ def _collect(spec: NetworkSpec, inputs: SpikeTrains, built: BrianNetwork, backen
         ev = np.stack([step // T, step % T, neuron], axis=1) if len(step) else np.zeros((0, 3), np.int64)
         order = np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))
         spikes[name] = ev[order]
-    readout = None
-    if built.readout_monitor is not None:
-        values = np.asarray(getattr(built.readout_monitor, spec.readout.variable)[:])
-        readout = values.T.reshape(S, T, -1)
+    readout_values = None
+    if built.readout_monitor is not None and readout is not None:
+        values = as_array(getattr(built.readout_monitor, readout[1])[:])
+        readout_values = values.T.reshape(S, T, -1)
     traces, trace_neurons = {}, {}
     for pop, (variables, neurons) in built.trace_spec.items():
         mon = built.trace_monitors[pop]
         for var in variables:
-            values = np.asarray(getattr(mon, var)[:])
+            values = as_array(getattr(mon, var)[:])
             traces[f"{pop}.{var}"] = values.T.reshape(S, T, -1)
             trace_neurons[f"{pop}.{var}"] = neurons
     return Activity(
         dt=dt,
         n_samples=S,
         n_steps=T,
-        population_sizes={p.name: p.size for p in spec.populations},
+        population_sizes=dict(population_sizes),
         spikes=spikes,
-        input_counts={g.name: inputs.counts_per_step(g.name) for g in spec.inputs},
-        readout=readout,
-        readout_population=spec.readout.population if spec.readout else None,
-        readout_variable=spec.readout.variable if spec.readout else None,
-        readout_at=spec.readout.at if spec.readout else "last",
+        input_counts={name: inputs.counts_per_step(name) for name in inputs.sizes},
+        readout=readout_values,
+        readout_population=readout[0] if readout else None,
+        readout_variable=readout[1] if readout else None,
+        readout_at=readout[2] if readout else "last",
         traces=traces,
         trace_neurons=trace_neurons,
         backend=backend,
         timings=timings,
+        metadata=dict(metadata or {}),
     )

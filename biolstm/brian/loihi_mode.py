@@ -1,0 +1,497 @@
+"""Loihi-exact emulation in Brian2: integer compartments that compute what Loihi 1 computes.
+
+:func:`simulate_quantized` turns a :class:`~biolstm.loihi.fixed_point.QuantizedNetwork`
+and a batch of :class:`~biolstm.encoding.SpikeTrains` into Brian2 objects whose state
+holds integers, runs them on ``numpy``, ``cython`` or ``cpp_standalone`` and returns an
+:class:`~biolstm.activity.Activity` whose readout and traces are **integer Loihi units**
+(``activity.metadata["units"] == "loihi"``; ``metadata["volt_per_unit"]`` gives the scale
+of each population). :func:`simulate_loihi` quantizes a float
+:class:`~biolstm.spec.NetworkSpec` first (:func:`biolstm.loihi.quantize.quantize`).
+
+Batching is the float runner's (:mod:`biolstm.brian.runner`): all samples run in one
+Brian2 network laid end to end in time, every compartment is reset to zero at each
+sample start (the paper's SNIP resets the whole core between samples) and synapses
+drop spikes emitted in an earlier sample.
+
+One step, per compartment (``../shared/reference/loihi.md`` §2a, nengo-loihi's
+bit-exact emulator, ``paper_model.md`` §1.4); ``decay(x, d)`` keeps
+``sign(x) * floor(|x| * (4096 - d) / 4096)``, i.e. the magnitude is truncated toward
+zero (``decay(-7, 2048) = -3``)::
+
+    q  = wrap21(q)                      # dendritic accumulator: this step's synaptic input
+    u  = wrap23(decay(u, decay_u) + q)  # current
+    u2 = wrap23(u + bias + a)           # a: the AHP auxiliary voltage (0 for LIF)
+    v  = clip(decay(v, decay_v) + u2, -(2**23 - 1), 2**23 - 1)
+    v  = 0 while the refractory counter is > 0 (then the counter counts down)
+    spike if v > vth_mant * 64 (strict); then v = 0, counter = refractory_delay - 1
+
+``wrapN`` is two's-complement overflow to ``N`` bits plus sign (``[-2**N, 2**N - 1]``),
+which is what the chip does to ``q`` and ``u``; ``v`` saturates. ``refractory_delay = 1``
+therefore blocks no step. The auxiliary compartment of an ``"ahp"`` population runs the
+same update with its own decays and input
+``q_aux = -aux_weight_mant * 2**(6 + aux_weight_exp)`` when its soma spiked in the
+previous step; it never spikes and is never reset except at sample starts; its voltage
+enters the soma's ``u2`` in the same step (it sits before the soma on the core).
+
+Schedule: ``start`` (input spikes, sample reset) -> ``synapses`` (add weights to ``q``) ->
+``groups`` (the integer update above) -> ``thresholds`` -> ``resets`` -> ``end``
+(monitors). A compartment's spike reaches its targets one step after it is emitted
+(Loihi's implicit delay), input spikes in the step they are injected, and
+``delay_steps`` adds to both, as :mod:`biolstm.loihi.fixed_point` specifies.
+
+Values are stored as float64 holding integers: every intermediate (at most
+``2**23 * 4096 < 2**53``) is exact, on every backend, with or without ``-ffast-math``
+(all divisions are by powers of two).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from biolstm.activity import Activity
+from biolstm.brian.runner import (
+    BrianNetwork,
+    add_sample_reset,
+    collect_activity,
+    execute,
+    input_generators,
+    sample_gate,
+)
+from biolstm.encoding import InputError, SpikeTrains
+from biolstm.loihi.fixed_point import QuantizedNetwork, QuantizedPopulation, QuantizedProjection
+
+__all__ = [
+    "LOIHI_SCHEDULE",
+    "Q_BITS",
+    "U_BITS",
+    "V_MAX",
+    "LoihiModeError",
+    "effective_weight",
+    "decay_int",
+    "wrap_signed",
+    "check_quantized",
+    "build_loihi_network",
+    "simulate_quantized",
+    "simulate_loihi",
+    "STATE_VARIABLES",
+]
+
+LOIHI_SCHEDULE = ["start", "synapses", "groups", "thresholds", "resets", "end"]
+"""Brian2 schedule of the Loihi mode: synaptic input is summed before the state update."""
+
+Q_BITS = 21
+"""Dendritic accumulator: 21 bits plus sign, wraps."""
+U_BITS = 23
+"""Current ``u`` (and ``u + bias + aux``): 23 bits plus sign, wraps."""
+V_MAX = 2**23 - 1
+"""Voltage saturates at ``±V_MAX`` (24-bit signed state)."""
+DECAY_ONE = 4096
+VTH_SHIFT = 6
+VTH_MANT_MAX = 2**17 - 1
+REFRACTORY_MAX = 63
+BIAS_MANT_MAX = 4095
+BIAS_EXP_MAX = 7
+MODELS = ("lif", "ahp", "li")
+
+STATE_VARIABLES = {
+    "v": "voltage (soma)",
+    "u": "current (soma)",
+    "a": "AHP auxiliary voltage (ahp only, <= 0 in the paper's network)",
+    "ua": "AHP auxiliary current (ahp only)",
+}
+"""Variables that ``record`` may ask for, in integer Loihi units."""
+
+
+class LoihiModeError(ValueError):
+    """A QuantizedNetwork the Loihi mode cannot emulate (the message names the value and limit)."""
+
+
+# --------------------------------------------------------------------------------------
+# Integer helpers (also the reference semantics the Brian2 code implements).
+# --------------------------------------------------------------------------------------
+
+
+def decay_int(x: np.ndarray, decay: int) -> np.ndarray:
+    """One 12-bit decay step: ``sign(x) * floor(|x| * (4096 - decay) / 4096)`` (int64)."""
+    x = np.asarray(x, dtype=np.int64)
+    return np.sign(x) * ((np.abs(x) * (DECAY_ONE - int(decay))) >> 12)
+
+
+def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement overflow to ``bits`` plus sign: result in ``[-2**bits, 2**bits - 1]``."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + (1 << bits)) & ((1 << (bits + 1)) - 1)) - (1 << bits)
+
+
+def effective_weight(mant: np.ndarray | int, exp: int) -> np.ndarray:
+    """Integer added to the target's accumulator per spike: ``mant * 2**(6 + exp)``.
+
+    For ``6 + exp < 0`` the mantissa is shifted right arithmetically (floor), as in
+    :attr:`QuantizedProjection.effective_weights`.
+    """
+    mant = np.asarray(mant, dtype=np.int64)
+    shift = 6 + int(exp)
+    return mant << shift if shift >= 0 else mant >> -shift
+
+
+def _wrap_code(var: str, bits: int) -> str:
+    return f"{var} = {var} - {2 ** (bits + 1)}*floor(({var} + {2 ** bits})/{2 ** (bits + 1)})"
+
+
+def _decay_code(var: str, keep: int) -> str:
+    # sign(x)*floor(|x|*keep/4096): the magnitude is truncated toward zero
+    return f"sign({var})*floor(abs({var})*{keep}/4096.0)"
+
+
+# --------------------------------------------------------------------------------------
+# Validation: every value the chip could not hold is an error, never a silent clip.
+# --------------------------------------------------------------------------------------
+
+
+def _check_int(owner: str, name: str, value: Any, low: int, high: int, fix: str) -> int:
+    if value is None or isinstance(value, bool) or not float(value).is_integer():
+        raise LoihiModeError(f"{owner}: {name} = {value!r} must be an integer in {low}..{high}; {fix}")
+    value = int(value)
+    if not low <= value <= high:
+        raise LoihiModeError(f"{owner}: {name} = {value} is outside {low}..{high}; {fix}")
+    return value
+
+
+def _check_population(pop: QuantizedPopulation) -> None:
+    owner = f"population {pop.name!r}"
+    if pop.model not in MODELS:
+        raise LoihiModeError(f"{owner}: model {pop.model!r} has no Loihi emulation; use one of {MODELS}")
+    if int(pop.size) < 1:
+        raise LoihiModeError(f"{owner}: size {pop.size} must be at least 1")
+    fix = "re-run the quantizer or fix the value by hand"
+    _check_int(owner, "decay_u", pop.decay_u, 0, DECAY_ONE, fix)
+    _check_int(owner, "decay_v", pop.decay_v, 0, DECAY_ONE, fix)
+    _check_int(owner, "bias_mant", pop.bias_mant, -BIAS_MANT_MAX, BIAS_MANT_MAX, fix)
+    _check_int(owner, "bias_exp", pop.bias_exp, 0, BIAS_EXP_MAX, fix)
+    if pop.spiking:
+        if pop.model == "li":
+            raise LoihiModeError(f"{owner}: model 'li' is a non-spiking readout; set spiking=False")
+        _check_int(owner, "vth_mant", pop.vth_mant, 1, VTH_MANT_MAX, fix)
+        _check_int(owner, "refractory_delay", pop.refractory_delay, 1, REFRACTORY_MAX,
+                   "Loihi 1 holds it in 6 bits (1 = no blocked step)")
+    elif pop.model == "ahp":
+        raise LoihiModeError(f"{owner}: an 'ahp' population must spike (its spikes drive the aux compartment)")
+    if pop.model == "ahp":
+        for name in ("aux_decay_u", "aux_decay_v", "aux_weight_mant", "aux_weight_exp"):
+            if getattr(pop, name) is None:
+                raise LoihiModeError(f"{owner}: model 'ahp' needs {name} (the auxiliary compartment); "
+                                     f"it is None")
+        _check_int(owner, "aux_decay_u", pop.aux_decay_u, 0, DECAY_ONE, fix)
+        _check_int(owner, "aux_decay_v", pop.aux_decay_v, 0, DECAY_ONE, fix)
+        _check_int(owner, "aux_weight_mant", pop.aux_weight_mant, 0, 256,
+                   "it is the magnitude of the inhibitory soma->aux weight")
+        _check_int(owner, "aux_weight_exp", pop.aux_weight_exp, -8, 7, fix)
+
+
+def _check_projection(proj: QuantizedProjection, qnet: QuantizedNetwork, sizes: Mapping[str, int]) -> None:
+    owner = f"projection {proj.name!r}"
+    if proj.pre not in sizes:
+        raise LoihiModeError(f"{owner}: source {proj.pre!r} is neither an input nor a population "
+                             f"({sorted(sizes)})")
+    if proj.post not in {p.name for p in qnet.populations}:
+        raise LoihiModeError(f"{owner}: target {proj.post!r} is not a population "
+                             f"({[p.name for p in qnet.populations]})")
+    n = len(proj.weight_mant)
+    for name in ("pre_index", "post_index", "delay_steps"):
+        arr = np.asarray(getattr(proj, name))
+        if arr.shape != (n,):
+            raise LoihiModeError(f"{owner}: {name} has shape {arr.shape}, weight_mant has {n} synapses")
+    for name, arr, limit in (("pre_index", proj.pre_index, sizes[proj.pre]),
+                             ("post_index", proj.post_index, qnet.population(proj.post).size)):
+        arr = np.asarray(arr)
+        if n and (arr.min() < 0 or arr.max() >= limit):
+            raise LoihiModeError(f"{owner}: {name} spans {arr.min()}..{arr.max()}, valid is 0..{limit - 1}")
+    mant = np.asarray(proj.weight_mant)
+    if n and not np.all(np.mod(mant, 1) == 0):
+        raise LoihiModeError(f"{owner}: weight_mant must hold integers")
+    if n and (mant.min() < -256 or mant.max() > 255):
+        raise LoihiModeError(f"{owner}: weight mantissas span {int(mant.min())}..{int(mant.max())}; "
+                             f"Loihi 1 holds -256..255 (8 bits plus sign)")
+    _check_int(owner, "weight_exp", proj.weight_exp, -8, 7, "re-run the quantizer")
+    delays = np.asarray(proj.delay_steps)
+    if n and (delays.min() < 0 or delays.max() > 62):
+        raise LoihiModeError(f"{owner}: delay_steps span {int(delays.min())}..{int(delays.max())}; "
+                             f"Loihi 1 allows 0..62")
+
+
+def check_quantized(qnet: QuantizedNetwork) -> None:
+    """Raise :class:`LoihiModeError` unless every value of ``qnet`` fits Loihi 1's formats."""
+    names = [p.name for p in qnet.populations]
+    if len(set(names) | set(qnet.inputs)) != len(names) + len(qnet.inputs):
+        raise LoihiModeError(f"population and input names must be unique: {names}, {sorted(qnet.inputs)}")
+    for pop in qnet.populations:
+        _check_population(pop)
+    sizes = {**{k: int(v) for k, v in qnet.inputs.items()}, **{p.name: int(p.size) for p in qnet.populations}}
+    for proj in qnet.projections:
+        _check_projection(proj, qnet, sizes)
+    if qnet.readout is not None:
+        pop, var, at = qnet.readout
+        if pop not in names:
+            raise LoihiModeError(f"readout population {pop!r} is not one of {names}")
+        _check_variable(qnet.population(pop), var, "readout")
+        if at not in ("last", "mean", "max"):
+            raise LoihiModeError(f"readout at={at!r} must be 'last', 'mean' or 'max'")
+
+
+def _check_variable(pop: QuantizedPopulation, var: str, what: str) -> None:
+    allowed = ["v", "u"] + (["a", "ua"] if pop.model == "ahp" else [])
+    if var not in allowed:
+        raise LoihiModeError(f"{what}: population {pop.name!r} ({pop.model}) has no Loihi variable "
+                             f"{var!r}; it has {allowed} ({'; '.join(f'{k}: {STATE_VARIABLES[k]}' for k in allowed)})")
+
+
+# --------------------------------------------------------------------------------------
+# Brian2 objects.
+# --------------------------------------------------------------------------------------
+
+
+def _population_code(pop: QuantizedPopulation) -> tuple[str, str, str | None, str | None, list[str]]:
+    """Model, per-step update, threshold, reset and the list of state variables."""
+    ahp = pop.model == "ahp"
+    variables = ["v", "u", "q", "ref"] + (["a", "ua", "za"] if ahp else [])
+    model = "\n".join(f"{var} : 1" for var in variables)
+    bias = int(pop.bias_mant) * 2 ** int(pop.bias_exp)
+    lines = [
+        _wrap_code("q", Q_BITS),
+        f"u = {_decay_code('u', DECAY_ONE - int(pop.decay_u))} + q",
+        _wrap_code("u", U_BITS),
+        "q = 0",
+    ]
+    join = ""
+    if ahp:
+        aux_w = int(effective_weight(int(pop.aux_weight_mant), int(pop.aux_weight_exp)))
+        lines += [
+            f"ua = {_decay_code('ua', DECAY_ONE - int(pop.aux_decay_u))} - {aux_w}*za",
+            _wrap_code("ua", U_BITS),
+            f"a = clip({_decay_code('a', DECAY_ONE - int(pop.aux_decay_v))} + ua, {-V_MAX}, {V_MAX})",
+            "za = 0",
+        ]
+        join = " + a"
+    lines += [
+        f"u2_loihi = u + {bias}{join}",
+        _wrap_code("u2_loihi", U_BITS),
+        f"v = clip({_decay_code('v', DECAY_ONE - int(pop.decay_v))} + u2_loihi, {-V_MAX}, {V_MAX})",
+        "v = v*int(ref < 0.5)",
+        "ref = clip(ref - 1, 0, 64)",
+    ]
+    threshold = reset = None
+    if pop.spiking:
+        threshold = f"v > {int(pop.vth_mant) << VTH_SHIFT}"
+        reset = f"v = 0\nref = {int(pop.refractory_delay) - 1}" + ("\nza = 1" if ahp else "")
+    return model, "\n".join(lines), threshold, reset, variables
+
+
+def build_loihi_network(
+    qnet: QuantizedNetwork,
+    inputs: SpikeTrains,
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+) -> BrianNetwork:
+    """Create the Brian2 objects of the Loihi mode on the current device.
+
+    Parameters
+    ----------
+    qnet : QuantizedNetwork
+    inputs : SpikeTrains
+        One group of events per entry of ``qnet.inputs``.
+    record : mapping, optional
+        ``{population: (variables, neuron_indices)}`` with variables from
+        :data:`STATE_VARIABLES`.
+
+    Returns
+    -------
+    BrianNetwork
+    """
+    import brian2 as b2
+
+    check_quantized(qnet)
+    _check_inputs(qnet, inputs)
+    dt = float(qnet.dt) * b2.second
+    T = inputs.n_steps
+    S = inputs.n_samples
+    record = dict(record or {})
+    unknown = sorted(set(record) - {p.name for p in qnet.populations})
+    if unknown:
+        raise LoihiModeError(f"record: no population(s) {unknown}; populations are "
+                             f"{[p.name for p in qnet.populations]}")
+    clock = b2.Clock(dt=dt, name="biolstm_clock")
+    generators = input_generators({k: int(v) for k, v in qnet.inputs.items()}, inputs, clock)
+    groups: dict[str, Any] = {}
+    synapses: dict[str, Any] = {}
+    spike_monitors: dict[str, Any] = {}
+    trace_monitors: dict[str, Any] = {}
+    trace_spec: dict[str, tuple[list[str], np.ndarray]] = {}
+    extra: list[Any] = []
+
+    for pop in qnet.populations:
+        model, update, threshold, reset, variables = _population_code(pop)
+        kwargs = {"threshold": threshold, "reset": reset} if threshold else {}
+        group = b2.NeuronGroup(int(pop.size), model, clock=clock, name=f"pop_{pop.name}", **kwargs)
+        group.run_regularly(update, when="groups", order=0, name=f"update_{pop.name}")
+        add_sample_reset(group, "\n".join(f"{var} = 0" for var in variables), T, dt, f"reset_{pop.name}")
+        groups[pop.name] = group
+        if pop.spiking:
+            spike_monitors[pop.name] = b2.SpikeMonitor(group, record=True, name=f"spikes_{pop.name}")
+        if pop.name in record:
+            rec_vars, neurons = record[pop.name]
+            rec_vars = list(rec_vars)
+            for var in rec_vars:
+                _check_variable(pop, var, "record")
+            neurons = np.asarray(neurons, dtype=int)
+            if neurons.size and (neurons.min() < 0 or neurons.max() >= pop.size):
+                raise LoihiModeError(f"record: neuron indices of {pop.name!r} span "
+                                     f"{neurons.min()}..{neurons.max()}, valid is 0..{pop.size - 1}")
+            trace_monitors[pop.name] = b2.StateMonitor(group, rec_vars, record=neurons, when="end",
+                                                       name=f"trace_{pop.name}")
+            trace_spec[pop.name] = (rec_vars, neurons)
+
+    gate = sample_gate(T)
+    for proj in qnet.projections:
+        source = generators.get(proj.pre) or groups[proj.pre]
+        syn = b2.Synapses(source, groups[proj.post],
+                          model="w : 1 (constant)\nlat : integer (constant)",
+                          on_pre=f"q_post += w * {gate}", clock=clock, name=f"proj_{proj.name}")
+        pre = np.asarray(proj.pre_index, dtype=np.int64)
+        post = np.asarray(proj.post_index, dtype=np.int64)
+        steps = np.asarray(proj.delay_steps, dtype=np.int64)
+        if len(pre):
+            syn.connect(i=pre, j=post)
+            syn.w = effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp).astype(float)
+            syn.lat = steps + (0 if proj.pre in qnet.inputs else 1)
+            if np.any(steps > 0):
+                syn.delay = steps * dt
+        synapses[proj.name] = syn
+
+    readout_monitor = None
+    if qnet.readout is not None:
+        pop, var, _ = qnet.readout
+        readout_monitor = b2.StateMonitor(groups[pop], var, record=True, when="end", name="readout")
+        extra.append(readout_monitor)
+
+    objects = [*generators.values(), *groups.values(), *synapses.values(),
+               *spike_monitors.values(), *trace_monitors.values(), *extra]
+    network = b2.Network(*objects, name="biolstm_loihi_network")
+    network.schedule = LOIHI_SCHEDULE
+    return BrianNetwork(network, groups, generators, synapses, spike_monitors, readout_monitor,
+                        trace_monitors, S, T, trace_spec)
+
+
+def _check_inputs(qnet: QuantizedNetwork, inputs: SpikeTrains) -> None:
+    expected = {k: int(v) for k, v in qnet.inputs.items()}
+    if set(expected) != set(inputs.sizes):
+        raise InputError(f"the network's input groups are {sorted(expected)}, the spike trains give "
+                         f"{sorted(inputs.sizes)}; provide spikes for exactly the network's input groups")
+    for name, size in expected.items():
+        if inputs.sizes[name] != size:
+            raise InputError(f"input '{name}' has {inputs.sizes[name]} channels in the spike trains but "
+                             f"{size} in the network")
+
+
+def simulate_quantized(
+    qnet: QuantizedNetwork,
+    inputs: SpikeTrains,
+    backend: str = "numpy",
+    *,
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+    progress: bool = True,
+    directory: str | None = None,
+) -> Activity:
+    """Emulate Loihi 1 step for step on a Brian2 backend.
+
+    Parameters
+    ----------
+    qnet : QuantizedNetwork
+        Fixed-point network (from :func:`biolstm.loihi.quantize.quantize` or built by hand).
+    inputs : SpikeTrains
+        The batch; each sample starts from all-zero state.
+    backend : {"numpy", "cython", "cpp_standalone"}
+    record : mapping, optional
+        Integer state traces ``{population: (variables, neuron_indices)}``, variables from
+        :data:`STATE_VARIABLES`.
+    progress : bool
+    directory : str, optional
+        Project folder for ``cpp_standalone``.
+
+    Returns
+    -------
+    Activity
+        Spikes per spiking population; ``readout`` ``[S, T, n_out]`` and ``traces`` as int64
+        Loihi units (after each step, i.e. after reset); ``metadata`` has ``units="loihi"``,
+        ``volt_per_unit`` per population, ``chip`` and ``conventions``.
+    """
+    import brian2 as b2
+
+    metadata = {
+        "units": "loihi",
+        "mode": "loihi",
+        "chip": qnet.chip,
+        "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
+        "conventions": dict(qnet.conventions),
+    }
+    readout = tuple(qnet.readout) if qnet.readout is not None else None
+    return execute(
+        lambda: build_loihi_network(qnet, inputs, record),
+        inputs.n_samples * inputs.n_steps * float(qnet.dt) * b2.second,
+        backend,
+        lambda built, timings: collect_activity(
+            built, inputs, dt=float(qnet.dt),
+            population_sizes={p.name: int(p.size) for p in qnet.populations},
+            readout=readout, backend=backend, timings=timings, dtype=np.int64, metadata=metadata),
+        progress=progress,
+        directory=directory,
+    )
+
+
+def simulate_loihi(
+    spec_or_qnet: Any,
+    inputs: SpikeTrains,
+    backend: str = "numpy",
+    *,
+    chip: str = "loihi1",
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+    progress: bool = True,
+    directory: str | None = None,
+    **quantize_settings: Any,
+) -> Activity:
+    """Quantize a NetworkSpec for Loihi (unless given a QuantizedNetwork) and emulate it.
+
+    Parameters
+    ----------
+    spec_or_qnet : NetworkSpec or QuantizedNetwork
+    inputs : SpikeTrains
+    backend : {"numpy", "cython", "cpp_standalone"}
+    chip : str
+        Passed to :func:`biolstm.loihi.quantize.quantize`.
+    record, progress, directory
+        As in :func:`simulate_quantized`.
+    **quantize_settings
+        Passed to the quantizer.
+
+    Returns
+    -------
+    Activity
+        As :func:`simulate_quantized`; ``metadata["quantized_network"]`` is the
+        QuantizedNetwork that ran.
+    """
+    if isinstance(spec_or_qnet, QuantizedNetwork):
+        if quantize_settings:
+            raise TypeError(f"quantizer settings {sorted(quantize_settings)} were given with an "
+                            f"already quantized network; quantize again instead")
+        qnet = spec_or_qnet
+    else:
+        try:
+            from biolstm.loihi.quantize import quantize
+        except ImportError as err:  # pragma: no cover - until the quantizer is merged
+            raise ImportError("the Loihi quantizer (biolstm.loihi.quantize) is not installed in this "
+                              "checkout; pass a QuantizedNetwork instead") from err
+        qnet = quantize(spec_or_qnet, chip=chip, **quantize_settings)
+    activity = simulate_quantized(qnet, inputs, backend, record=record, progress=progress,
+                                  directory=directory)
+    activity.metadata["quantized_network"] = qnet
+    return activity
