@@ -136,8 +136,13 @@ def effective_weight(mant: np.ndarray | int, exp: int) -> np.ndarray:
     return mant << shift if shift >= 0 else mant >> -shift
 
 
+def _wrap_expr(expr: str, bits: int) -> str:
+    """Brian2 expression: ``expr`` wrapped to ``bits`` plus sign (two's complement)."""
+    return f"(({expr}) - {2 ** (bits + 1)}*floor((({expr}) + {2 ** bits})/{2 ** (bits + 1)}))"
+
+
 def _wrap_code(var: str, bits: int) -> str:
-    return f"{var} = {var} - {2 ** (bits + 1)}*floor(({var} + {2 ** bits})/{2 ** (bits + 1)})"
+    return f"{var} = {_wrap_expr(var, bits)}"
 
 
 def _decay_code(var: str, keep: int) -> str:
@@ -274,10 +279,11 @@ def _population_code(pop: QuantizedPopulation) -> tuple[str, str, str | None, st
             "za = 0",
         ]
         join = " + a"
+    # No temporaries: Brian2's numpy target may alias a temporary to a state array and then
+    # update it in place (``tmp = u`` followed by ``tmp -= ...``), so u2 stays inline.
+    u2 = _wrap_expr(f"u + {bias}{join}", U_BITS)
     lines += [
-        f"u2_loihi = u + {bias}{join}",
-        _wrap_code("u2_loihi", U_BITS),
-        f"v = clip({_decay_code('v', DECAY_ONE - int(pop.decay_v))} + u2_loihi, {-V_MAX}, {V_MAX})",
+        f"v = clip({_decay_code('v', DECAY_ONE - int(pop.decay_v))} + {u2}, {-V_MAX}, {V_MAX})",
         "v = v*int(ref < 0.5)",
         "ref = clip(ref - 1, 0, 64)",
     ]
