@@ -346,3 +346,27 @@ def test_invalid_quantized_values_are_errors_not_clips():
     broken.aux_decay_v = None
     with pytest.raises(LoihiModeError, match="model 'ahp' needs aux_decay_v"):
         _one_neuron(broken, [1], dense, 3)
+
+
+@pytest.mark.slow
+def test_identical_integers_on_all_three_backends(tmp_path):
+    from biolstm.brian.loihi_paper import paper_network, random_paper_weights
+
+    w_in, w_rec, w_out = random_paper_weights(seed=4)
+    dense = _paper_inputs(2, 200, seed=6)
+    trains = SpikeTrains.from_dense({"inp": dense})
+    qnet = paper_network(w_in, w_rec, w_out)
+    record = {"ada": (["a", "v", "u"], [0, 5, 99])}
+    results = {b: simulate_quantized(qnet, trains, b, progress=False, record=record,
+                                     directory=str(tmp_path / b) if b == "cpp_standalone" else None)
+               for b in ("numpy", "cython", "cpp_standalone")}
+    z_ref, out_ref, a_ref, _ = _paper_reference(w_in, w_rec, w_out, dense)
+    for backend, act in results.items():
+        assert act.backend == backend
+        np.testing.assert_array_equal(act.readout, out_ref)
+        np.testing.assert_array_equal(act.traces["ada.a"], a_ref[:, :, [0, 5, 99]])
+        for pop, offset, size in (("reg", 0, 140), ("ada", 140, 100)):
+            ev = act.spikes[pop]
+            z = np.zeros((2, 200, size), bool)
+            z[ev[:, 0], ev[:, 1], ev[:, 2]] = True
+            np.testing.assert_array_equal(z, z_ref[:, :, offset:offset + size])
