@@ -230,6 +230,14 @@ def test_paper_network_matches_integer_reference_of_paper_model_1_4():
     assert a_ref.min() < -384 * 3 and (a_ref <= 0).all()
     assert act.readout.dtype == np.int64 and act.metadata["units"] == "loihi"
     np.testing.assert_array_equal(act.predictions(), np.argmax(out_ref[:, -1], axis=1))
+    # batches of 2 samples (run after run) give the same integers as one run of all 3
+    batched = simulate_quantized(paper_network(w_in, w_rec, w_out), SpikeTrains.from_dense({"inp": dense}),
+                                 "numpy", progress=False, batch_size=2, record={"ada": (["a"], [0, 7])})
+    assert batched.timings["batches"] == 2
+    np.testing.assert_array_equal(batched.readout, out_ref)
+    np.testing.assert_array_equal(batched.traces["ada.a"], a_ref[:, :, [0, 7]])
+    for pop in ("reg", "ada"):
+        np.testing.assert_array_equal(batched.spikes[pop], act.spikes[pop])
 
 
 def test_single_ahp_neuron_aux_follows_its_spikes_one_step_later():

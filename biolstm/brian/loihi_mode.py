@@ -55,6 +55,7 @@ from biolstm.brian.runner import (
     BrianNetwork,
     add_sample_reset,
     collect_activity,
+    concatenate_activities,
     execute,
     input_generators,
     sample_gate,
@@ -145,7 +146,7 @@ def _wrap_code(var: str, bits: int) -> str:
     return f"{var} = {_wrap_expr(var, bits)}"
 
 
-def _decay_code(var: str, keep: int) -> str:
+def _decay_code(var: str, keep: int | str) -> str:
     # sign(x)*floor(|x|*keep/4096): the magnitude is truncated toward zero
     return f"sign({var})*floor(abs({var})*{keep}/4096.0)"
 
@@ -257,41 +258,83 @@ def _check_variable(pop: QuantizedPopulation, var: str, what: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _population_code(pop: QuantizedPopulation) -> tuple[str, str, str | None, str | None, list[str]]:
-    """Model, per-step update, threshold, reset and the list of state variables."""
-    ahp = pop.model == "ahp"
-    variables = ["v", "u", "q", "ref"] + (["a", "ua", "za"] if ahp else [])
-    model = "\n".join(f"{var} : 1" for var in variables)
-    bias = int(pop.bias_mant) * 2 ** int(pop.bias_exp)
-    lines = [
-        _wrap_code("q", Q_BITS),
-        f"u = {_decay_code('u', DECAY_ONE - int(pop.decay_u))} + q",
-        _wrap_code("u", U_BITS),
-        "q = 0",
-    ]
-    join = ""
-    if ahp:
-        aux_w = int(effective_weight(int(pop.aux_weight_mant), int(pop.aux_weight_exp)))
-        lines += [
-            f"ua = {_decay_code('ua', DECAY_ONE - int(pop.aux_decay_u))} - {aux_w}*za",
-            _wrap_code("ua", U_BITS),
-            f"a = clip({_decay_code('a', DECAY_ONE - int(pop.aux_decay_v))} + ua, {-V_MAX}, {V_MAX})",
-            "za = 0",
-        ]
-        join = " + a"
-    # No temporaries: Brian2's numpy target may alias a temporary to a state array and then
-    # update it in place (``tmp = u`` followed by ``tmp -= ...``), so u2 stays inline.
-    u2 = _wrap_expr(f"u + {bias}{join}", U_BITS)
-    lines += [
-        f"v = clip({_decay_code('v', DECAY_ONE - int(pop.decay_v))} + {u2}, {-V_MAX}, {V_MAX})",
-        "v = v*int(ref < 0.5)",
-        "ref = clip(ref - 1, 0, 64)",
-    ]
-    threshold = reset = None
-    if pop.spiking:
-        threshold = f"v > {int(pop.vth_mant) << VTH_SHIFT}"
-        reset = f"v = 0\nref = {int(pop.refractory_delay) - 1}" + ("\nza = 1" if ahp else "")
-    return model, "\n".join(lines), threshold, reset, variables
+STATE = ("v", "u", "q", "ref", "a", "ua", "za")
+"""State of every neuron (soma ``v, u, q, ref``; aux compartment ``a, ua``; ``za`` = the soma
+spiked in the previous step), integers held in float64."""
+
+PROFILE = ("keep_u", "keep_v", "keep_ua", "keep_a", "bias", "aux_w", "vth", "ref_after", "spiking")
+"""Per-neuron constants, like the compartment and threshold profiles of a Loihi core."""
+
+CORE_MODEL = "\n".join([*(f"{var} : 1" for var in STATE), *(f"{c} : 1 (constant)" for c in PROFILE)])
+
+# One step of every neuron. No temporaries: Brian2's numpy target may alias a temporary to a
+# state array and then update it in place (``tmp = u`` followed by ``tmp -= ...``).
+CORE_UPDATE = "\n".join([
+    _wrap_code("q", Q_BITS),
+    f"u = {_decay_code('u', 'keep_u')} + q",
+    _wrap_code("u", U_BITS),
+    "q = 0",
+    f"ua = {_decay_code('ua', 'keep_ua')} - aux_w*za",
+    _wrap_code("ua", U_BITS),
+    f"a = clip({_decay_code('a', 'keep_a')} + ua, {-V_MAX}, {V_MAX})",
+    "za = 0",
+    f"v = clip({_decay_code('v', 'keep_v')} + {_wrap_expr('u + bias + a', U_BITS)}, {-V_MAX}, {V_MAX})",
+    "v = v*int(ref < 0.5)",
+    "ref = clip(ref - 1, 0, 64)",
+])
+CORE_THRESHOLD = "spiking > 0.5 and v > vth"
+CORE_RESET = "v = 0\nref = ref_after\nza = 1"
+
+
+def _profiles(qnet: QuantizedNetwork) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
+    """Per-neuron constants of all populations laid end to end, and each population's slice.
+
+    A LIF or readout neuron has an aux compartment with ``aux_w = 0`` that stays at zero.
+    """
+    columns: dict[str, list[np.ndarray]] = {c: [] for c in PROFILE}
+    slices: dict[str, slice] = {}
+    start = 0
+    for pop in qnet.populations:
+        n = int(pop.size)
+        slices[pop.name] = slice(start, start + n)
+        start += n
+        ahp = pop.model == "ahp"
+        values = {
+            "keep_u": DECAY_ONE - int(pop.decay_u),
+            "keep_v": DECAY_ONE - int(pop.decay_v),
+            "keep_ua": DECAY_ONE - int(pop.aux_decay_u) if ahp else 0,
+            "keep_a": DECAY_ONE - int(pop.aux_decay_v) if ahp else 0,
+            "bias": int(pop.bias_mant) * 2 ** int(pop.bias_exp),
+            # the soma -> aux synapse is inhibitory: the aux input is -aux_w per soma spike
+            "aux_w": int(effective_weight(int(pop.aux_weight_mant), int(pop.aux_weight_exp))) if ahp else 0,
+            "vth": (int(pop.vth_mant) << VTH_SHIFT) if pop.spiking else float(2**40),
+            "ref_after": int(pop.refractory_delay) - 1 if pop.spiking else 0,
+            "spiking": 1 if pop.spiking else 0,
+        }
+        for c in PROFILE:
+            columns[c].append(np.full(n, values[c], dtype=float))
+    return {c: np.concatenate(v) for c, v in columns.items()}, slices
+
+
+class _PopulationSpikes:
+    """One population's view of the core's SpikeMonitor (``t`` and ``i`` as the runner reads them)."""
+
+    def __init__(self, monitor: Any, sl: slice) -> None:
+        self._monitor, self._slice = monitor, sl
+
+    def _keep(self) -> tuple[np.ndarray, np.ndarray]:
+        i = np.asarray(self._monitor.i[:])
+        return i, (i >= self._slice.start) & (i < self._slice.stop)
+
+    @property
+    def t(self) -> np.ndarray:
+        _, keep = self._keep()
+        return np.asarray(self._monitor.t_[:])[keep]
+
+    @property
+    def i(self) -> np.ndarray:
+        i, keep = self._keep()
+        return i[keep] - self._slice.start
 
 
 def build_loihi_network(
@@ -300,6 +343,12 @@ def build_loihi_network(
     record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
 ) -> BrianNetwork:
     """Create the Brian2 objects of the Loihi mode on the current device.
+
+    All neurons live in one ``NeuronGroup`` (``loihi_core``) with per-neuron constants
+    (:data:`PROFILE`), as the compartments of a Loihi core share one update engine with
+    per-compartment profiles; there is one ``Synapses`` object per input group and one for
+    the recurrent/feed-forward connections. Few objects mean few generated files: a
+    ``cpp_standalone`` build compiles several times faster than with one group per population.
 
     Parameters
     ----------
@@ -313,6 +362,8 @@ def build_loihi_network(
     Returns
     -------
     BrianNetwork
+        ``groups`` holds the core group; ``spike_monitors`` per-population views of its
+        spike monitor.
     """
     import brian2 as b2
 
@@ -328,64 +379,81 @@ def build_loihi_network(
                              f"{[p.name for p in qnet.populations]}")
     clock = b2.Clock(dt=dt, name="biolstm_clock")
     generators = input_generators({k: int(v) for k, v in qnet.inputs.items()}, inputs, clock)
-    groups: dict[str, Any] = {}
-    synapses: dict[str, Any] = {}
+    profiles, slices = _profiles(qnet)
+
+    core = b2.NeuronGroup(len(profiles["vth"]), CORE_MODEL, threshold=CORE_THRESHOLD, reset=CORE_RESET,
+                          clock=clock, name="loihi_core")
+    for c, values in profiles.items():
+        setattr(core, c, values)
+    core.run_regularly(CORE_UPDATE, when="groups", order=0, name="loihi_update")
+    add_sample_reset(core, "\n".join(f"{var} = 0" for var in STATE), T, dt, "loihi_sample_reset")
+    objects: list[Any] = [*generators.values(), core]
+
     spike_monitors: dict[str, Any] = {}
+    spiking = [p for p in qnet.populations if p.spiking]
+    if spiking:
+        monitor = b2.SpikeMonitor(core, record=True, name="loihi_spikes")
+        objects.append(monitor)
+        spike_monitors = {p.name: _PopulationSpikes(monitor, slices[p.name]) for p in spiking}
+
     trace_monitors: dict[str, Any] = {}
     trace_spec: dict[str, tuple[list[str], np.ndarray]] = {}
-    extra: list[Any] = []
-
-    for pop in qnet.populations:
-        model, update, threshold, reset, variables = _population_code(pop)
-        kwargs = {"threshold": threshold, "reset": reset} if threshold else {}
-        group = b2.NeuronGroup(int(pop.size), model, clock=clock, name=f"pop_{pop.name}", **kwargs)
-        group.run_regularly(update, when="groups", order=0, name=f"update_{pop.name}")
-        add_sample_reset(group, "\n".join(f"{var} = 0" for var in variables), T, dt, f"reset_{pop.name}")
-        groups[pop.name] = group
-        if pop.spiking:
-            spike_monitors[pop.name] = b2.SpikeMonitor(group, record=True, name=f"spikes_{pop.name}")
-        if pop.name in record:
-            rec_vars, neurons = record[pop.name]
-            rec_vars = list(rec_vars)
-            for var in rec_vars:
-                _check_variable(pop, var, "record")
-            neurons = np.asarray(neurons, dtype=int)
-            if neurons.size and (neurons.min() < 0 or neurons.max() >= pop.size):
-                raise LoihiModeError(f"record: neuron indices of {pop.name!r} span "
-                                     f"{neurons.min()}..{neurons.max()}, valid is 0..{pop.size - 1}")
-            trace_monitors[pop.name] = b2.StateMonitor(group, rec_vars, record=neurons, when="end",
-                                                       name=f"trace_{pop.name}")
-            trace_spec[pop.name] = (rec_vars, neurons)
+    for name, (rec_vars, neurons) in record.items():
+        pop = qnet.population(name)
+        rec_vars = list(rec_vars)
+        for var in rec_vars:
+            _check_variable(pop, var, "record")
+        neurons = np.asarray(neurons, dtype=int).reshape(-1)
+        if neurons.size and (neurons.min() < 0 or neurons.max() >= pop.size):
+            raise LoihiModeError(f"record: neuron indices of {name!r} span "
+                                 f"{neurons.min()}..{neurons.max()}, valid is 0..{pop.size - 1}")
+        mon = b2.StateMonitor(core, rec_vars, record=neurons + slices[name].start, when="end",
+                              name=f"trace_{name}")
+        objects.append(mon)
+        trace_monitors[name] = mon
+        trace_spec[name] = (rec_vars, neurons)
 
     gate = sample_gate(T)
+    by_source: dict[str, list[tuple[np.ndarray, ...]]] = {}
     for proj in qnet.projections:
-        source = generators.get(proj.pre) or groups[proj.pre]
-        syn = b2.Synapses(source, groups[proj.post],
-                          model="w : 1 (constant)\nlat : integer (constant)",
-                          on_pre=f"q_post += w * {gate}", clock=clock, name=f"proj_{proj.name}")
-        pre = np.asarray(proj.pre_index, dtype=np.int64)
-        post = np.asarray(proj.post_index, dtype=np.int64)
+        from_input = proj.pre in qnet.inputs
         steps = np.asarray(proj.delay_steps, dtype=np.int64)
-        if len(pre):
-            syn.connect(i=pre, j=post)
-            syn.w = effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp).astype(float)
-            syn.lat = steps + (0 if proj.pre in qnet.inputs else 1)
-            if np.any(steps > 0):
-                syn.delay = steps * dt
-        synapses[proj.name] = syn
+        by_source.setdefault(proj.pre if from_input else "", []).append((
+            np.asarray(proj.pre_index, dtype=np.int64) + (0 if from_input else slices[proj.pre].start),
+            np.asarray(proj.post_index, dtype=np.int64) + slices[proj.post].start,
+            effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp),
+            steps))
+    synapses: dict[str, Any] = {}
+    for source, parts in by_source.items():
+        pre, post, w, steps = (np.concatenate(x) for x in zip(*parts))
+        if not len(pre):
+            continue
+        from_input = source in generators
+        name = f"syn_input_{source}" if from_input else "syn_core"
+        syn = b2.Synapses(generators[source] if from_input else core, core,
+                          model="w : 1 (constant)\nlat : integer (constant)",
+                          on_pre=f"q_post += w * {gate}", clock=clock, name=name)
+        syn.connect(i=pre, j=post)
+        syn.w = w.astype(float)
+        # steps from emission to arrival: Loihi's implicit one-step delay for compartments
+        syn.lat = steps + (0 if from_input else 1)
+        if np.any(steps > 0):
+            syn.delay = steps * dt
+        synapses[name] = syn
+        objects.append(syn)
 
     readout_monitor = None
     if qnet.readout is not None:
         pop, var, _ = qnet.readout
-        readout_monitor = b2.StateMonitor(groups[pop], var, record=True, when="end", name="readout")
-        extra.append(readout_monitor)
+        sl = slices[pop]
+        readout_monitor = b2.StateMonitor(core, var, record=np.arange(sl.start, sl.stop), when="end",
+                                          name="readout")
+        objects.append(readout_monitor)
 
-    objects = [*generators.values(), *groups.values(), *synapses.values(),
-               *spike_monitors.values(), *trace_monitors.values(), *extra]
     network = b2.Network(*objects, name="biolstm_loihi_network")
     network.schedule = LOIHI_SCHEDULE
-    return BrianNetwork(network, groups, generators, synapses, spike_monitors, readout_monitor,
-                        trace_monitors, S, T, trace_spec)
+    return BrianNetwork(network, {"loihi_core": core}, generators, synapses, spike_monitors,
+                        readout_monitor, trace_monitors, S, T, trace_spec)
 
 
 def _check_inputs(qnet: QuantizedNetwork, inputs: SpikeTrains) -> None:
@@ -407,6 +475,7 @@ def simulate_quantized(
     record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
     progress: bool = True,
     directory: str | None = None,
+    batch_size: int | None = None,
 ) -> Activity:
     """Emulate Loihi 1 step for step on a Brian2 backend.
 
@@ -423,6 +492,11 @@ def simulate_quantized(
     progress : bool
     directory : str, optional
         Project folder for ``cpp_standalone``.
+    batch_size : int, optional
+        Run at most this many samples per Brian2 run (bounds memory: spikes and readout of
+        a batch are held at once). On ``cpp_standalone`` all batches share one project
+        folder, so after the first compilation only the two files holding array sizes are
+        rebuilt (seconds). Results are identical to one run of all samples.
 
     Returns
     -------
@@ -433,6 +507,11 @@ def simulate_quantized(
     """
     import brian2 as b2
 
+    if batch_size is not None and inputs.n_samples > int(batch_size):
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size = {batch_size} must be at least 1")
+        return _in_batches(qnet, inputs, backend, int(batch_size), record=record, progress=progress,
+                           directory=directory)
     metadata = {
         "units": "loihi",
         "mode": "loihi",
@@ -454,6 +533,29 @@ def simulate_quantized(
     )
 
 
+def _in_batches(qnet: QuantizedNetwork, inputs: SpikeTrains, backend: str, batch_size: int, *,
+                record, progress: bool, directory: str | None) -> Activity:
+    import shutil
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    own_dir = backend == "cpp_standalone" and directory is None
+    if own_dir:
+        directory = tempfile.mkdtemp(prefix="biolstm_loihi_")
+    starts = range(0, inputs.n_samples, batch_size)
+    parts = []
+    try:
+        for start in tqdm(starts, desc=f"Loihi mode ({backend})", unit="batch", disable=not progress):
+            chunk = inputs.subset(slice(start, min(start + batch_size, inputs.n_samples)))
+            parts.append(simulate_quantized(qnet, chunk, backend, record=record, progress=False,
+                                            directory=directory))
+    finally:
+        if own_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+    return concatenate_activities(parts)
+
+
 def simulate_loihi(
     spec_or_qnet: Any,
     inputs: SpikeTrains,
@@ -463,6 +565,7 @@ def simulate_loihi(
     record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
     progress: bool = True,
     directory: str | None = None,
+    batch_size: int | None = None,
     **quantize_settings: Any,
 ) -> Activity:
     """Quantize a NetworkSpec for Loihi (unless given a QuantizedNetwork) and emulate it.
@@ -474,7 +577,7 @@ def simulate_loihi(
     backend : {"numpy", "cython", "cpp_standalone"}
     chip : str
         Passed to :func:`biolstm.loihi.quantize.quantize`.
-    record, progress, directory
+    record, progress, directory, batch_size
         As in :func:`simulate_quantized`.
     **quantize_settings
         Passed to the quantizer.
@@ -498,6 +601,6 @@ def simulate_loihi(
                               "checkout; pass a QuantizedNetwork instead") from err
         qnet = quantize(spec_or_qnet, chip=chip, **quantize_settings)
     activity = simulate_quantized(qnet, inputs, backend, record=record, progress=progress,
-                                  directory=directory)
+                                  directory=directory, batch_size=batch_size)
     activity.metadata["quantized_network"] = qnet
     return activity

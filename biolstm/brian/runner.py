@@ -17,6 +17,7 @@ order :class:`biolstm.neurons.DiscreteModel` documents.
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "add_sample_reset",
     "execute",
     "collect_activity",
+    "concatenate_activities",
 ]
 
 SCHEDULE = ["start", "groups", "synapses", "thresholds", "resets", "end"]
@@ -317,8 +319,9 @@ def execute(
     Returns
     -------
     Activity
-        With ``timings``: ``build_s`` and ``run_s`` (runtime) or ``codegen_s`` and
-        ``compile_and_run_s`` (standalone).
+        With ``timings``: ``build_s`` and ``run_s`` (runtime) or ``codegen_s``,
+        ``compile_and_run_s`` and, as Brian2 reports them, ``compile_s`` (make) and
+        ``run_s`` (the compiled binary) (standalone).
     """
     import brian2 as b2
 
@@ -330,12 +333,12 @@ def execute(
         t0 = time.perf_counter()
         if project is None:
             report = _ProgressReport(f"Brian2 {backend}") if progress else None
-            built.network.run(duration, report=report, report_period=1 * b2.second)
+            built.network.run(duration, report=report, report_period=1 * b2.second, namespace={})
             if report is not None:
                 report.bar.close()
             timings["run_s"] = time.perf_counter() - t0
         else:
-            built.network.run(duration)
+            built.network.run(duration, namespace={})
             timings["codegen_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             if progress:
@@ -344,7 +347,18 @@ def execute(
                 tqdm.write(f"cpp_standalone: compiling and running in {project}")
             b2.device.build(directory=str(project), compile=True, run=True, with_output=False)
             timings["compile_and_run_s"] = time.perf_counter() - t0
-        return collect(built, timings)
+            device_timers = getattr(b2.device, "timers", {})
+            if isinstance(device_timers.get("compile"), dict) and device_timers["compile"].get("make") is not None:
+                timings["compile_s"] = float(device_timers["compile"]["make"])
+            if device_timers.get("run_binary") is not None:
+                timings["run_s"] = float(device_timers["run_binary"])
+        activity = collect(built, timings)
+        del built
+    # Free this batch's Brian2 objects now: their names (and so the names of the generated
+    # C++ files) are then reused by the next batch, and a standalone project folder that is
+    # used again only recompiles the files whose contents changed.
+    gc.collect()
+    return activity
 
 
 def _collect(spec: NetworkSpec, inputs: SpikeTrains, built: BrianNetwork, backend: str,
@@ -414,4 +428,50 @@ def collect_activity(
         backend=backend,
         timings=timings,
         metadata=dict(metadata or {}),
+    )
+
+
+def concatenate_activities(parts: Sequence[Activity]) -> Activity:
+    """Join activities of consecutive batches (same network, same steps) into one.
+
+    Sample indices of part ``k`` are shifted by the samples of the parts before it;
+    timings are summed (and ``batches`` counts the parts).
+    """
+    if not parts:
+        raise ValueError("concatenate_activities needs at least one Activity")
+    first = parts[0]
+    for part in parts[1:]:
+        if part.n_steps != first.n_steps or part.population_sizes != first.population_sizes:
+            raise ValueError("activities to join must come from the same network and steps per sample")
+    offsets = np.cumsum([0] + [p.n_samples for p in parts[:-1]])
+
+    def shifted(events: Sequence[np.ndarray]) -> np.ndarray:
+        out = []
+        for ev, off in zip(events, offsets):
+            ev = np.array(ev, dtype=np.int64, copy=True)
+            ev[:, 0] += off
+            out.append(ev)
+        return np.concatenate(out) if out else np.zeros((0, 3), np.int64)
+
+    timings: dict[str, float] = {}
+    for part in parts:
+        for key, value in part.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+    timings["batches"] = len(parts)
+    return Activity(
+        dt=first.dt,
+        n_samples=int(sum(p.n_samples for p in parts)),
+        n_steps=first.n_steps,
+        population_sizes=dict(first.population_sizes),
+        spikes={name: shifted([p.spikes[name] for p in parts]) for name in first.spikes},
+        input_counts={name: np.concatenate([p.input_counts[name] for p in parts]) for name in first.input_counts},
+        readout=None if first.readout is None else np.concatenate([p.readout for p in parts]),
+        readout_population=first.readout_population,
+        readout_variable=first.readout_variable,
+        readout_at=first.readout_at,
+        traces={name: np.concatenate([p.traces[name] for p in parts]) for name in first.traces},
+        trace_neurons=dict(first.trace_neurons),
+        backend=first.backend,
+        timings=timings,
+        metadata=dict(first.metadata),
     )
