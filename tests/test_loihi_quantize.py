@@ -222,7 +222,9 @@ def test_alif_is_mapped_onto_the_matched_ahp_form():
     assert any("AHP form" in n for n in qa.notes)
     q = quantize(alif, alif="reject", strict=False)
     assert [v.severity for v in q.violations] == ["unrecognised"]
-    assert q.populations == []
+    assert [p.source_model for p in q.populations] == ["unrecognised"]  # placeholder for placement
+    with pytest.raises(LoihiLimitError, match="no Loihi 1 hardware form"):
+        quantize(alif, alif="reject")
 
 
 def test_delay_limit():

@@ -35,7 +35,8 @@ from brian2 import Mohm, second, volt
 
 from biolstm.neurons import AHPParams, DiscreteModel, get_model
 
-__all__ = ["FormError", "NeuronForm", "form_from_discrete", "form_from_population", "alif_as_ahp"]
+__all__ = ["FormError", "NeuronForm", "form_from_discrete", "form_from_population", "alif_as_ahp",
+           "placeholder_form"]
 
 
 class FormError(ValueError):
@@ -278,6 +279,19 @@ def form_from_discrete(
         v_offset=v_offset, v_init=v_init, bias=bias, refractory_steps=int(disc.refractory_steps),
         aux_alpha=aux_alpha, aux_step=aux_step, unit=_unit_name(unit or disc.state_units[iv]), notes=notes,
     )
+
+
+def placeholder_form(name: str, size: int, dt: float, reason: str) -> NeuronForm:
+    """Stand-in for a population without a Loihi form, so its resources still count.
+
+    A plain one-compartment LIF (retained 0.95 per step, threshold 1 unit of its own
+    scale); ``source_model`` says ``"unrecognised"``. Its parameters mean nothing and
+    must not be emulated; only its compartments, axons and synapses are placed.
+    """
+    return NeuronForm(name=name, size=size, model="lif", source_model="unrecognised",
+                      alpha_v=0.95, threshold=1.0, dt=dt, unit="1",
+                      notes=[f"not recognised ({reason}); counted as a one-compartment neuron "
+                             f"for placement only"])
 
 
 def _unit_name(unit: str) -> str:

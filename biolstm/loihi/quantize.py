@@ -31,6 +31,9 @@ value are a violation, never clipped silently.
 
 Errors
 ------
+Populations whose model has no Loihi form become placeholders (``source_model ==
+"unrecognised"``, one compartment per neuron) so that placement still counts their
+resources; they are listed as ``"unrecognised"`` violations and must not be emulated.
 With ``strict=True`` (default) any broken limit raises :class:`LoihiLimitError`
 listing all of them. With ``strict=False`` (what ``check`` uses) the offending values
 are clamped to the nearest representable value and every clamp is a
@@ -48,7 +51,7 @@ import scipy.sparse
 
 from biolstm.loihi.chips import Chip, load_chip
 from biolstm.loihi.fixed_point import QuantizedNetwork, QuantizedPopulation, QuantizedProjection
-from biolstm.loihi.forms import FormError, NeuronForm, form_from_population
+from biolstm.loihi.forms import FormError, NeuronForm, form_from_population, placeholder_form
 from biolstm.loihi.settings import LoihiSettings, make_settings
 from biolstm.loihi.violations import LoihiLimitError, Violation
 
@@ -339,6 +342,7 @@ def quantize(spec, chip: str | Chip = "loihi1", *, strict: bool = True,
             violations.append(Violation(
                 f"population '{pop.name}'", "neuron model has a Loihi form", pop.model,
                 "lif, ahp, alif (as ahp), li", str(err), severity="unrecognised"))
+            forms.append(placeholder_form(pop.name, pop.size, dt, str(err)))
     hints = dict(((spec.metadata or {}).get("loihi") or {}).get("volt_per_unit") or {})
     readout = None
     if spec.readout is not None:
