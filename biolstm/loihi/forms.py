@@ -62,6 +62,9 @@ class NeuronForm:
     input_gain : float
         A synaptic weight ``w`` (in the unit of the variable synapses add to) adds
         ``input_gain * w`` to Loihi's ``u``.
+    input_gains : dict of str to float
+        The gain for each variable synapses may add to (several synaptic currents with
+        identical decay share Loihi's ``u``, each with its own gain).
     v_offset : float
         Membrane value (SI) that Loihi's 0 stands for: the reset value.
     v_init : float
@@ -99,6 +102,7 @@ class NeuronForm:
     aux_alpha: float | None = None
     aux_step: float | None = None
     unit: str = "volt"
+    input_gains: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -156,7 +160,7 @@ def form_from_discrete(
     *,
     source_model: str | None = None,
     membrane: str | None = None,
-    synaptic_current: str | None = None,
+    synaptic_current: str | list[str] | None = None,
     unit: str | None = None,
     alif: str = "ahp",
 ) -> NeuronForm:
@@ -169,9 +173,10 @@ def form_from_discrete(
         From :meth:`NeuronModel.discrete` (or an equivalent built from Brian2 strings).
     membrane : str, optional
         Name of the membrane variable; default ``disc.state_names[disc.input_index]``.
-    synaptic_current : str, optional
-        Variable synapses add to when it is not the membrane (a current that then
-        feeds the membrane). Default: synapses add to the membrane.
+    synaptic_current : str or list of str, optional
+        Variable(s) synapses add to when not the membrane (currents that then feed the
+        membrane; several must decay alike, they become one Loihi current). Default:
+        synapses add to the membrane.
     alif : {"ahp", "reject"}
         What to do with an adaptive threshold (see :class:`~.settings.LoihiSettings`).
 
@@ -206,7 +211,9 @@ def form_from_discrete(
             raise FormError(f"{where}: the threshold condition does not increase with {vname}")
     else:
         v_offset = float(disc.initial[iv])
+    currents = [synaptic_current] if isinstance(synaptic_current, str) else list(synaptic_current or [])
     alpha_u, gain = 0.0, 1.0
+    gains: dict[str, float] = {} if currents else {vname: 1.0}
     aux_alpha = aux_step = None
     threshold_var = None
     model = "lif" if disc.spiking else "li"
@@ -222,14 +229,25 @@ def form_from_discrete(
                 f"{where}: variable {var} depends on other state variables or has a constant "
                 f"drive; Loihi's current and auxiliary compartment only decay on their own"
             )
-        if var == synaptic_current:
+        if var in currents:
             if var in reset_add or var in reset_set or in_threshold or not feeds_v:
                 raise FormError(
                     f"{where}: synaptic variable {var} must only decay and feed {vname} (it is "
                     f"reset or part of the threshold)"
                 )
-            alpha_u, gain = float(T[k, k]), float(T[iv, k])
-            notes.append(f"synaptic variable {var} mapped to Loihi's current u (retained {alpha_u:.6g}/step)")
+            if gains and not math.isclose(float(T[k, k]), alpha_u, rel_tol=1e-9):
+                first = next(iter(gains))
+                raise FormError(
+                    f"{where}: synaptic currents {first} and {var} decay differently ({alpha_u:.6g} and "
+                    f"{float(T[k, k]):.6g} retained per step, i.e. different time constants); a Loihi 1 "
+                    f"compartment has one current u -- give them one time constant or use one variable"
+                )
+            if not gains:
+                alpha_u, gain = float(T[k, k]), float(T[iv, k])
+                notes.append(f"synaptic variable {var} mapped to Loihi's current u (retained {alpha_u:.6g}/step)")
+            else:
+                notes.append(f"synaptic variable {var} shares Loihi's current u (same decay)")
+            gains[var] = float(T[iv, k])
         elif var in reset_add and feeds_v and not in_threshold:
             if aux_alpha is not None:
                 raise FormError(f"{where}: two adaptation currents; Loihi 1 has one auxiliary compartment")
@@ -251,6 +269,10 @@ def form_from_discrete(
             model = "ahp"
         elif not feeds_v and not in_threshold:
             notes.append(f"variable {var} does not affect spikes and is not mapped")
+        elif feeds_v and not in_threshold and var not in reset_add and var not in reset_set \
+                and abs(float(disc.initial[k])) == 0:
+            notes.append(f"variable {var} feeds {vname} but nothing drives it (no synapse, no reset): it stays 0 "
+                         f"and is not mapped")
         else:
             raise FormError(
                 f"{where}: variable {var} is neither a synaptic current (pass it as the synaptic "
@@ -277,7 +299,8 @@ def form_from_discrete(
         name=name, size=size, model=model, source_model=source_model or disc.model,
         alpha_v=alpha_v, threshold=threshold, dt=disc.dt, alpha_u=alpha_u, input_gain=gain,
         v_offset=v_offset, v_init=v_init, bias=bias, refractory_steps=int(disc.refractory_steps),
-        aux_alpha=aux_alpha, aux_step=aux_step, unit=_unit_name(unit or disc.state_units[iv]), notes=notes,
+        aux_alpha=aux_alpha, aux_step=aux_step, unit=_unit_name(unit or disc.state_units[iv]),
+        input_gains=gains, notes=notes,
     )
 
 

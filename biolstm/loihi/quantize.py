@@ -65,6 +65,9 @@ __all__ = [
     "CONVENTION_TEXT",
 ]
 
+TAU_WARNING = 0.01
+"""Relative time-constant error of a 12-bit decay above which a warning is reported."""
+
 WEIGHT_REFERENCE = 255 * 64
 """Effective weight the largest incoming weight gets under the automatic scale."""
 
@@ -467,6 +470,16 @@ def _decay(form: NeuronForm, alpha: float, which: str, cfg: LoihiSettings, chip:
     top = 4096 if allow_full else dmax
     if d > top:
         d = top  # nearest representable: keeps 1/4096 instead of nothing
+    if 0 < alpha < 1 and 0 < d < 4096:
+        tau_loihi = _tau_steps(retained_from_decay(d))
+        rel = abs(tau_loihi - tau) / tau
+        if rel > TAU_WARNING:
+            out.append(Violation(
+                where, f"{tau_label} resolution (12-bit decay)",
+                f"{tau * form.dt * 1e3:.4g} ms -> {tau_loihi * form.dt * 1e3:.4g} ms ({rel:.1%} off, decay {d}/4096)",
+                f"{TAU_WARNING:.0%}",
+                f"the decay per step is small at dt = {form.dt * 1e3:g} ms; a larger dt gives a finer "
+                f"time-constant resolution (or accept the effective value)", severity="warning"))
     return d, out
 
 
