@@ -399,21 +399,42 @@ class _Placer:
                 "reduce synaptic delays so more compartments fit per core"))
             return 1
         k = k0 = -(-n * cpn // cap)
+        fail = None  # largest piece count known not to fit
         while True:
             s = -(-n // k)
             res = self.resources(name, s)
-            ratio = max(
-                float(res["compartments"].max()) / cap,
-                float(res["input_axons"].max()) / _limit(self.lim.input_axons),
-                float(res["synapse_bits"].max()) / _limit(self.lim.synapse_bits),
-            )
+            ratio = self._ratio(res, cap)
             if ratio <= 1.0:
-                return s
+                break
             if s == 1:
                 self._single_neuron_violation(name, res)
                 self.unfixable.add(name)
                 return -(-n // k0)
-            k = min(n, max(k + 1, int(math.ceil(k * ratio))))
+            fail = k
+            # grow by the overflow ratio, at least by a quarter (resources shrink slower
+            # than the piece when sources' targets spread over several pieces)
+            k = min(n, max(k + 1, int(math.ceil(k * ratio)), int(math.ceil(k * 1.25))))
+        # k fits; bisect down towards the last count that did not fit
+        if fail is not None:
+            lo, hi = fail, k
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if -(-n // mid) == -(-n // hi):
+                    hi = mid
+                    continue
+                if self._ratio(self.resources(name, -(-n // mid)), cap) <= 1.0:
+                    hi = mid
+                else:
+                    lo = mid
+            k = hi
+        return -(-n // k)
+
+    def _ratio(self, res: dict, cap: int) -> float:
+        return max(
+            float(res["compartments"].max()) / cap,
+            float(res["input_axons"].max()) / _limit(self.lim.input_axons),
+            float(res["synapse_bits"].max()) / _limit(self.lim.synapse_bits),
+        )
 
     def _single_neuron_violation(self, name: str, res: dict) -> None:
         worst = int(np.argmax(res["input_axons"]))
@@ -438,21 +459,26 @@ class _Placer:
         key = (source,) + tuple((p.post, sizes[p.post]) for p in self.outgoing.get(source, []))
         if key in self._dest_cache:
             return self._dest_cache[key]
-        pres, keys = [], []
+        by_target: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for proj in self.outgoing.get(source, []):
             if proj.n_synapses == 0:
                 continue
-            s, off = sizes[proj.post], offsets[proj.post]
+            s = sizes[proj.post]
             starts = _runs(proj.pre_index, proj.post_index, lambda post: post // s)
-            pres.append(proj.pre_index[starts].astype(np.int64))
-            keys.append(proj.post_index[starts].astype(np.int64) // s + off)
-        if not pres:
-            out = np.zeros(n, dtype=np.int64)
-        else:
-            pre, gk = np.concatenate(pres), np.concatenate(keys)
-            total = int(max(offsets[t] + -(-self.pops[t].size // sizes[t]) for t in offsets))
-            uniq = np.unique(pre * total + gk)
-            out = np.bincount(uniq // total, minlength=n).astype(np.int64)[:n]
+            by_target.setdefault(proj.post, []).append(
+                (proj.pre_index[starts].astype(np.int64), proj.post_index[starts].astype(np.int64) // s))
+        out = np.zeros(n, dtype=np.int64)
+        for target, runs in by_target.items():
+            if len(runs) == 1:  # runs of one projection are distinct (pre, piece) pairs already
+                out += np.bincount(runs[0][0], minlength=n)[:n]
+                continue
+            n_pieces = -(-self.pops[target].size // sizes[target])
+            keys = np.concatenate([pre * n_pieces + piece for pre, piece in runs])
+            keys.sort()
+            first = np.empty(len(keys), dtype=bool)
+            first[:1] = True
+            np.not_equal(keys[1:], keys[:-1], out=first[1:])
+            out += np.bincount(keys[first] // n_pieces, minlength=n)[:n]
         self._dest_cache[key] = out
         return out
 
@@ -586,10 +612,17 @@ class _Placer:
                 continue
             pre, core, counts = np.concatenate(pres), np.concatenate(cores), np.concatenate(syn)
             keys = pre * n_cores + core
-            uniq, inverse = np.unique(keys, return_inverse=True)
-            total = np.bincount(inverse, weights=counts).astype(np.int64)
+            if len(pres) > 1:
+                order = np.argsort(keys, kind="stable")
+                keys, counts = keys[order], counts[order]
+            first = np.empty(len(keys), dtype=bool)
+            first[:1] = True
+            np.not_equal(keys[1:], keys[:-1], out=first[1:])
+            starts = np.flatnonzero(first)
+            uniq = keys[starts]
+            total = np.add.reduceat(counts, starts) if len(starts) else counts[:0]
             out[source] = Routes(pre=(uniq // n_cores).astype(np.int32),
-                                 core=(uniq % n_cores).astype(np.int32), synapses=total)
+                                 core=(uniq % n_cores).astype(np.int32), synapses=total.astype(np.int64))
         return out
 
     def usage(self, pieces: list[Piece], n_cores: int, core_of: dict[str, np.ndarray],
@@ -716,8 +749,11 @@ def place(qnet: QuantizedNetwork, chip: str | Chip | None = None, *, settings: L
         if not len(over) or iterations >= max_iterations:
             break
         changed = False
+        on_core: dict[int, set[str]] = {}
+        for p in pieces:
+            on_core.setdefault(p.core, set()).add(p.population)
         for c in over:
-            for name in {p.population for p in pieces if p.core == c}:
+            for name in on_core.get(int(c), ()):
                 if name in pl.outgoing and usage["output_axon_limit"][c] < pl.budget[name]:
                     pl.budget[name] = float(usage["output_axon_limit"][c])
                     changed = True
@@ -743,12 +779,15 @@ def _core_violations(pl: _Placer, usage: dict[str, np.ndarray], pieces: list[Pie
     out: list[Violation] = []
     lim = pl.lim
     names_on = usage["populations"]
+    pieces_on: dict[int, list[Piece]] = {}
+    for p in pieces:
+        pieces_on.setdefault(p.core, []).append(p)
 
     def add(c: int, rule: str, value: Any, limit: Any, fix: str) -> None:
         out.append(Violation(f"core {c} (chip {c // lim.cores_per_chip}: {names_on[c]})", rule, value, limit, fix))
 
     for c in np.flatnonzero(usage["output_axons"] > usage["output_axon_limit"]):
-        single = [p for p in pieces if p.core == c and p.size == 1]
+        single = [p for p in pieces_on.get(int(c), []) if p.size == 1]
         why = ("a single neuron already exceeds the budget; " if single else "")
         add(int(c), "output axons per core (C3)", int(usage["output_axons"][c]), int(usage["output_axon_limit"][c]),
             why + "its neurons fan out to too many cores: add relay neurons that copy the spikes, or place "
@@ -773,7 +812,7 @@ def _core_violations(pl: _Placer, usage: dict[str, np.ndarray], pieces: list[Pie
         if lim_v is None:
             continue
         for c in np.flatnonzero(usage[col] > lim_v):
-            if all(p.population in pl.unfixable for p in pieces if p.core == c):
+            if all(p.population in pl.unfixable for p in pieces_on.get(int(c), [])):
                 continue  # already reported as a single-neuron violation
             add(int(c), label, int(usage[col][c]), lim_v, "split the population over more cores")
     return out
