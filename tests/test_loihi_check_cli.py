@@ -136,3 +136,44 @@ def test_weight_variable_choice_in_process():
     entry, _ = _synapse_entry(S, {}, "weight", 1e-3)
     assert "no synaptic variable 'weight'" in entry["reason"] and "'w'" in entry["reason"]
     G._network = S._network = "checked only"  # Brian2 warns about objects never put in a network
+
+
+def test_brian2_script_with_our_adaptive_models_gives_the_spec_paths_integers():
+    """AHP and ALIF written as plain Brian2 equations map to the same integers as the spec."""
+    from brian2 import Mohm, mV, pA
+
+    from biolstm.loihi.introspect import check_brian_file
+    from biolstm.loihi.quantize import quantize
+
+    scale = {"neurongroup": 0.01 / 32512, "neurongroup_1": 0.01 / 32512}
+    report = check_brian_file(DATA / "brian2_adaptive.py", volt_per_unit=scale)
+    assert report.status == 0, [v.text() for v in report.violations]
+    from_script = {p.name: p for p in report.qnet.populations}
+    spec = NetworkSpec([
+        Population("neurongroup", 100, "ahp", {"tau_ahp": 700 * ms, "delta_I_ahp": 24 * pA, "R_m": 100 * Mohm}),
+        Population("neurongroup_1", 100, "alif", {"tau_a": 700 * ms, "delta_theta": 2.4 * mV}),
+    ], metadata={"loihi": {"volt_per_unit": scale}})
+    from_spec = {p.name: p for p in quantize(spec).populations}
+    for name in scale:
+        a, b = from_script[name], from_spec[name]
+        assert a.model == b.model == "ahp"
+        assert (a.decay_v, a.decay_u, a.vth_mant, a.refractory_delay) == (b.decay_v, b.decay_u, b.vth_mant, b.refractory_delay)
+        assert (a.aux_decay_v, a.aux_weight_mant, a.aux_weight_exp) == (b.aux_decay_v, b.aux_weight_mant, b.aux_weight_exp)
+    # by hand: the exact AHP step puts T[v,I]*delta_I on v, with
+    # T[v,I] = -R_m*tau_ahp/(tau_ahp - tau_m)*(exp(-dt/tau_ahp) - exp(-dt/tau_m)) = -4.8735e6 V/A,
+    # so 24 pA -> -116.96 uV = -380.3 units of 10 mV/32512; 8-bit mantissa at exponent -5 (step 2): -380.
+    # The ALIF neuron is mapped onto the matched AHP neuron (delta_theta/R_m = 24 pA): the same.
+    t_vi = -1e8 * 700 / 680 * (math.exp(-1 / 700) - math.exp(-1 / 20))
+    units = t_vi * 24e-12 / (0.01 / 32512)
+    assert round(units, 1) == -380.3
+    assert from_script["neurongroup"].aux_weight == from_script["neurongroup_1"].aux_weight == -380
+    assert any("AHP form" in n for n in report.notes)
+    # input weights (1 + i % 5) * 2 mV arrive after the threshold test (Brian2's default schedule):
+    # Loihi weight = w * exp(-dt/tau_m), within half a mantissa step
+    proj = report.qnet.projection("synapses")
+    vpu = from_script["neurongroup"].volt_per_unit
+    back = proj.effective_weights * vpu / math.exp(-1 / 20)
+    half_step = 2 ** (6 + proj.weight_exp) / 2 * vpu / math.exp(-1 / 20)
+    nearest = np.round(back / 2e-3) * 2e-3
+    assert np.all(np.abs(back - nearest) <= half_step + 1e-12)
+    assert set(np.round(nearest * 1e3).astype(int)) == {2, 4, 6, 8, 10}

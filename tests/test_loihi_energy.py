@@ -13,7 +13,7 @@ from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
 pJ, ns = 1e-12, 1e-9
 
 
-def tiny(filler=0, **kw):
+def tiny_spec(filler=0):
     """x (2 inputs) -> a (2 LIF) -> b (2 LIF).
 
     x0 -> a0; x1 -> a0, a1; a0 -> b0, b1; a1 -> b1.
@@ -22,13 +22,17 @@ def tiny(filler=0, **kw):
     if filler:
         pops.append(Population("filler", filler, "lif"))
     pops.append(Population("b", 2, "lif"))
-    spec = NetworkSpec(
+    return NetworkSpec(
         pops,
         [Projection("xa", "x", "a", np.array([[2.0, 0.0], [2.0, 2.0]]) * mV),
          Projection("ab", "a", "b", np.array([[2.0, 2.0], [0.0, 2.0]]) * mV)],
         [InputGroup("x", 2)],
     )
-    return check(spec, **kw)
+
+
+def tiny(filler=0, **kw):
+    """check() of :func:`tiny_spec`."""
+    return check(tiny_spec(filler), **kw)
 
 
 def activity(report):
