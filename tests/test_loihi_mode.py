@@ -378,3 +378,28 @@ def test_identical_integers_on_all_three_backends(tmp_path):
             z = np.zeros((2, 200, size), bool)
             z[ev[:, 0], ev[:, 1], ev[:, 2]] = True
             np.testing.assert_array_equal(z, z_ref[:, :, offset:offset + size])
+
+
+def test_imported_float_network_quantized_runs_exactly_as_the_chip():
+    """NetworkSpec (importer's conventions) -> quantize() -> Loihi mode == paper_model.md §1.4."""
+    pytest.importorskip("biolstm.loihi.quantize")
+    from biolstm.brian.loihi_mode import simulate_loihi
+    from biolstm.brian.loihi_paper import random_paper_weights
+
+    from loihi_nets import paper_float_spec
+
+    w_in, w_rec, w_out = random_paper_weights(seed=8)
+    spec = paper_float_spec(w_in, w_rec, w_out)
+    dense = _paper_inputs(2, 250, seed=9)
+    act = simulate_loihi(spec, SpikeTrains.from_dense({"inp": dense}), "numpy", progress=False,
+                         record={"ada": (["a"], np.arange(100))})
+    z_ref, out_ref, a_ref, _ = _paper_reference(w_in, w_rec, w_out, dense)
+    z = np.zeros_like(z_ref)
+    for pop, offset in (("reg", 0), ("ada", 140)):
+        ev = act.spikes[pop]
+        z[ev[:, 0], ev[:, 1], ev[:, 2] + offset] = True
+    assert z.sum() > 1000
+    np.testing.assert_array_equal(z, z_ref)
+    np.testing.assert_array_equal(act.readout, out_ref)
+    np.testing.assert_array_equal(act.traces["ada.a"], a_ref)
+    assert act.metadata["quantized_network"].population("ada").aux_weight == -384

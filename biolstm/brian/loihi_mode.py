@@ -9,35 +9,43 @@ of each population). :func:`simulate_loihi` quantizes a float
 :class:`~biolstm.spec.NetworkSpec` first (:func:`biolstm.loihi.quantize.quantize`).
 
 Batching is the float runner's (:mod:`biolstm.brian.runner`): all samples run in one
-Brian2 network laid end to end in time, every compartment is reset to zero at each
-sample start (the paper's SNIP resets the whole core between samples) and synapses
-drop spikes emitted in an earlier sample.
+Brian2 network laid end to end in time, every compartment is reset at each sample start
+(the paper's SNIP resets the whole core between samples: everything to 0, the soma
+voltage to the quantizer's ``v_init``) and synapses drop spikes emitted in an earlier
+sample. ``batch_size`` splits a long evaluation into several runs (same results).
 
 One step, per compartment (``../shared/reference/loihi.md`` §2a, nengo-loihi's
 bit-exact emulator, ``paper_model.md`` §1.4); ``decay(x, d)`` keeps
 ``sign(x) * floor(|x| * (4096 - d) / 4096)``, i.e. the magnitude is truncated toward
-zero (``decay(-7, 2048) = -3``)::
+zero (``decay(-7, 2048) = -3``); widths are the chip file's (Loihi 1: ``Q = 21``,
+``U = 23``)::
 
-    q  = wrap21(q)                      # dendritic accumulator: this step's synaptic input
-    u  = wrap23(decay(u, decay_u) + q)  # current
-    u2 = wrap23(u + bias + a)           # a: the AHP auxiliary voltage (0 for LIF)
-    v  = clip(decay(v, decay_v) + u2, -(2**23 - 1), 2**23 - 1)
+    q  = wrapQ(q)                       # dendritic accumulator: this step's synaptic input
+    u  = wrapU(decay(u, decay_u) + q)   # current
+    u2 = wrapU(u + bias + a)            # a: the AHP auxiliary voltage (0 for LIF)
+    v  = clip(decay(v, decay_v) + u2, -(2**U - 1), 2**U - 1)
     v  = 0 while the refractory counter is > 0 (then the counter counts down)
     spike if v > vth_mant * 64 (strict); then v = 0, counter = refractory_delay - 1
 
 ``wrapN`` is two's-complement overflow to ``N`` bits plus sign (``[-2**N, 2**N - 1]``),
 which is what the chip does to ``q`` and ``u``; ``v`` saturates. ``refractory_delay = 1``
-therefore blocks no step. The auxiliary compartment of an ``"ahp"`` population runs the
-same update with its own decays and input
-``q_aux = -aux_weight_mant * 2**(6 + aux_weight_exp)`` when its soma spiked in the
-previous step; it never spikes and is never reset except at sample starts; its voltage
-enters the soma's ``u2`` in the same step (it sits before the soma on the core).
+therefore blocks no step. While blocked, the current keeps integrating its input (only
+``v`` is held), as in nengo-loihi's emulator and brian2-loihi; with ``decay_u = 4096`` (the
+paper's networks) this is the same as dropping the input. The auxiliary compartment of
+an ``"ahp"`` population runs the same update with its own decays and the input
+``-aux_weight_mant * 2**(6 + aux_weight_exp)`` (``QuantizedPopulation.aux_weight``; < 0
+for an AHP) when its soma spiked in the previous step; it never spikes and is never
+reset except at sample starts; its voltage enters the soma's ``u2`` in the same step (it
+sits before the soma on the core).
 
 Schedule: ``start`` (input spikes, sample reset) -> ``synapses`` (add weights to ``q``) ->
 ``groups`` (the integer update above) -> ``thresholds`` -> ``resets`` -> ``end``
 (monitors). A compartment's spike reaches its targets one step after it is emitted
 (Loihi's implicit delay), input spikes in the step they are injected, and
-``delay_steps`` adds to both, as :mod:`biolstm.loihi.fixed_point` specifies.
+``delay_steps`` adds to both, as :mod:`biolstm.loihi.fixed_point` specifies. All neurons
+share one ``NeuronGroup`` with per-neuron constants (like a core's profiles) and there is
+one ``Synapses`` object per source, so ``cpp_standalone`` compiles few files; a project
+folder used again rebuilds only the two files that hold array sizes.
 
 Values are stored as float64 holding integers: every intermediate (at most
 ``2**23 * 4096 < 2**53``) is exact, on every backend, with or without ``-ffast-math``
@@ -167,6 +175,10 @@ def _check_int(owner: str, name: str, value: Any, low: int, high: int, fix: str)
 
 def _check_population(pop: QuantizedPopulation) -> None:
     owner = f"population {pop.name!r}"
+    if getattr(pop, "source_model", "") == "unrecognised":
+        raise LoihiModeError(f"{owner} is a placeholder: its neuron model has no Loihi form, so the "
+                             f"quantizer only counted its resources; it cannot be emulated "
+                             f"({'; '.join(getattr(pop, 'notes', []) or []) or 'see the quantizer report'})")
     if pop.model not in MODELS:
         raise LoihiModeError(f"{owner}: model {pop.model!r} has no Loihi emulation; use one of {MODELS}")
     if int(pop.size) < 1:
@@ -176,6 +188,7 @@ def _check_population(pop: QuantizedPopulation) -> None:
     _check_int(owner, "decay_v", pop.decay_v, 0, DECAY_ONE, fix)
     _check_int(owner, "bias_mant", pop.bias_mant, -BIAS_MANT_MAX, BIAS_MANT_MAX, fix)
     _check_int(owner, "bias_exp", pop.bias_exp, 0, BIAS_EXP_MAX, fix)
+    _check_int(owner, "v_init", getattr(pop, "v_init", 0), -V_MAX, V_MAX, fix)
     if pop.spiking:
         if pop.model == "li":
             raise LoihiModeError(f"{owner}: model 'li' is a non-spiking readout; set spiking=False")
@@ -191,9 +204,9 @@ def _check_population(pop: QuantizedPopulation) -> None:
                                      f"it is None")
         _check_int(owner, "aux_decay_u", pop.aux_decay_u, 0, DECAY_ONE, fix)
         _check_int(owner, "aux_decay_v", pop.aux_decay_v, 0, DECAY_ONE, fix)
-        _check_int(owner, "aux_weight_mant", pop.aux_weight_mant, 0, 256,
-                   "it is the magnitude of the inhibitory soma->aux weight")
-        _check_int(owner, "aux_weight_exp", pop.aux_weight_exp, -8, 7, fix)
+        _check_int(owner, "aux_weight_mant", pop.aux_weight_mant, -256, 256,
+                   "it is the mantissa of the soma->aux weight (positive = inhibitory, the AHP case)")
+        _check_int(owner, "aux_weight_exp", pop.aux_weight_exp, -6, 7, fix)
 
 
 def _check_projection(proj: QuantizedProjection, qnet: QuantizedNetwork, sizes: Mapping[str, int]) -> None:
@@ -220,7 +233,7 @@ def _check_projection(proj: QuantizedProjection, qnet: QuantizedNetwork, sizes: 
     if n and (mant.min() < -256 or mant.max() > 255):
         raise LoihiModeError(f"{owner}: weight mantissas span {int(mant.min())}..{int(mant.max())}; "
                              f"Loihi 1 holds -256..255 (8 bits plus sign)")
-    _check_int(owner, "weight_exp", proj.weight_exp, -8, 7, "re-run the quantizer")
+    _check_int(owner, "weight_exp", proj.weight_exp, -6, 7, "re-run the quantizer (the contract keeps it >= -6)")
     delays = np.asarray(proj.delay_steps)
     if n and (delays.min() < 0 or delays.max() > 62):
         raise LoihiModeError(f"{owner}: delay_steps span {int(delays.min())}..{int(delays.max())}; "
@@ -262,34 +275,60 @@ STATE = ("v", "u", "q", "ref", "a", "ua", "za")
 """State of every neuron (soma ``v, u, q, ref``; aux compartment ``a, ua``; ``za`` = the soma
 spiked in the previous step), integers held in float64."""
 
-PROFILE = ("keep_u", "keep_v", "keep_ua", "keep_a", "bias", "aux_w", "vth", "ref_after", "spiking")
+PROFILE = ("keep_u", "keep_v", "keep_ua", "keep_a", "bias", "aux_in", "vth", "ref_after", "spiking", "v_init")
 """Per-neuron constants, like the compartment and threshold profiles of a Loihi core."""
 
 CORE_MODEL = "\n".join([*(f"{var} : 1" for var in STATE), *(f"{c} : 1 (constant)" for c in PROFILE)])
 
-# One step of every neuron. No temporaries: Brian2's numpy target may alias a temporary to a
-# state array and then update it in place (``tmp = u`` followed by ``tmp -= ...``).
-CORE_UPDATE = "\n".join([
-    _wrap_code("q", Q_BITS),
-    f"u = {_decay_code('u', 'keep_u')} + q",
-    _wrap_code("u", U_BITS),
-    "q = 0",
-    f"ua = {_decay_code('ua', 'keep_ua')} - aux_w*za",
-    _wrap_code("ua", U_BITS),
-    f"a = clip({_decay_code('a', 'keep_a')} + ua, {-V_MAX}, {V_MAX})",
-    "za = 0",
-    f"v = clip({_decay_code('v', 'keep_v')} + {_wrap_expr('u + bias + a', U_BITS)}, {-V_MAX}, {V_MAX})",
-    "v = v*int(ref < 0.5)",
-    "ref = clip(ref - 1, 0, 64)",
-])
+
+def core_update(q_bits: int = Q_BITS, u_bits: int = U_BITS, v_max: int = V_MAX) -> str:
+    """Brian2 code of one step of every neuron, for a chip's state widths.
+
+    No temporaries: Brian2's numpy target may alias a temporary to a state array and then
+    update it in place (``tmp = u`` followed by ``tmp -= ...``).
+    """
+    return "\n".join([
+        _wrap_code("q", q_bits),
+        f"u = {_decay_code('u', 'keep_u')} + q",
+        _wrap_code("u", u_bits),
+        "q = 0",
+        f"ua = {_decay_code('ua', 'keep_ua')} + aux_in*za",
+        _wrap_code("ua", u_bits),
+        f"a = clip({_decay_code('a', 'keep_a')} + ua, {-v_max}, {v_max})",
+        "za = 0",
+        f"v = clip({_decay_code('v', 'keep_v')} + {_wrap_expr('u + bias + a', u_bits)}, {-v_max}, {v_max})",
+        "v = v*int(ref < 0.5)",
+        "ref = clip(ref - 1, 0, 64)",
+    ])
+
+
+def chip_state_bits(chip: str) -> tuple[int, int]:
+    """``(input accumulator bits, current/voltage bits)`` of a chip, from its chip file.
+
+    Loihi 1: (21, 23), the numbers :mod:`biolstm.loihi.quantize` checks against.
+    """
+    from biolstm.loihi.chips import ChipError, load_chip
+
+    try:
+        c = load_chip(chip)
+    except ChipError as err:
+        raise LoihiModeError(f"QuantizedNetwork.chip = {chip!r}: {err}") from None
+    q_bits, uv_bits = c.value("input_accumulator_bits"), c.value("voltage_bits")
+    if q_bits is None or uv_bits is None:
+        raise LoihiModeError(f"chip {c.name!r} ({c.path}) does not give input_accumulator_bits and "
+                             f"voltage_bits; the Loihi mode needs both to emulate overflow")
+    return int(q_bits), int(uv_bits)
+
+
 CORE_THRESHOLD = "spiking > 0.5 and v > vth"
 CORE_RESET = "v = 0\nref = ref_after\nza = 1"
+SAMPLE_RESET = "\n".join(f"{var} = 0" for var in STATE if var != "v") + "\nv = v_init"
 
 
 def _profiles(qnet: QuantizedNetwork) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
     """Per-neuron constants of all populations laid end to end, and each population's slice.
 
-    A LIF or readout neuron has an aux compartment with ``aux_w = 0`` that stays at zero.
+    A LIF or readout neuron has an aux compartment with ``aux_in = 0`` that stays at zero.
     """
     columns: dict[str, list[np.ndarray]] = {c: [] for c in PROFILE}
     slices: dict[str, slice] = {}
@@ -305,11 +344,12 @@ def _profiles(qnet: QuantizedNetwork) -> tuple[dict[str, np.ndarray], dict[str, 
             "keep_ua": DECAY_ONE - int(pop.aux_decay_u) if ahp else 0,
             "keep_a": DECAY_ONE - int(pop.aux_decay_v) if ahp else 0,
             "bias": int(pop.bias_mant) * 2 ** int(pop.bias_exp),
-            # the soma -> aux synapse is inhibitory: the aux input is -aux_w per soma spike
-            "aux_w": int(effective_weight(int(pop.aux_weight_mant), int(pop.aux_weight_exp))) if ahp else 0,
+            # aux input per soma spike: -aux_weight_mant * 2**(6 + aux_weight_exp) (< 0 for an AHP)
+            "aux_in": -int(effective_weight(int(pop.aux_weight_mant), int(pop.aux_weight_exp))) if ahp else 0,
             "vth": (int(pop.vth_mant) << VTH_SHIFT) if pop.spiking else float(2**40),
             "ref_after": int(pop.refractory_delay) - 1 if pop.spiking else 0,
             "spiking": 1 if pop.spiking else 0,
+            "v_init": int(getattr(pop, "v_init", 0)),
         }
         for c in PROFILE:
             columns[c].append(np.full(n, values[c], dtype=float))
@@ -385,8 +425,9 @@ def build_loihi_network(
                           clock=clock, name="loihi_core")
     for c, values in profiles.items():
         setattr(core, c, values)
-    core.run_regularly(CORE_UPDATE, when="groups", order=0, name="loihi_update")
-    add_sample_reset(core, "\n".join(f"{var} = 0" for var in STATE), T, dt, "loihi_sample_reset")
+    q_bits, uv_bits = chip_state_bits(qnet.chip)
+    core.run_regularly(core_update(q_bits, uv_bits, 2**uv_bits - 1), when="groups", order=0, name="loihi_update")
+    add_sample_reset(core, SAMPLE_RESET, T, dt, "loihi_sample_reset")
     objects: list[Any] = [*generators.values(), core]
 
     spike_monitors: dict[str, Any] = {}
