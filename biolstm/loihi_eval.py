@@ -76,11 +76,14 @@ class QuantizationComparison:
         pred = self.float_predictions if which == "float" else self.loihi_predictions
         return float(np.mean(pred == self.labels))
 
+    def to_volts(self, values: np.ndarray) -> np.ndarray:
+        """Integer readout values -> volts of the float model (``v_offset_volt + v*volt_per_unit``)."""
+        pop = self.qnet.population(self.loihi_activity.readout_population)
+        return getattr(pop, "v_offset_volt", 0.0) + np.asarray(values) * pop.volt_per_unit
+
     def loihi_readout_volts(self) -> np.ndarray:
         """Loihi readout per sample ``[S, n_out]`` converted to volts with the quantizer's scale."""
-        pop = self.loihi_activity.readout_population
-        scale = self.qnet.population(pop).volt_per_unit
-        return self.loihi_activity.readout_values() * scale
+        return self.to_volts(self.loihi_activity.readout_values())
 
     # -- tables --------------------------------------------------------------------
     def rates(self):
@@ -186,10 +189,9 @@ class QuantizationComparison:
         ax = axes[1, 1]
         fa, qa = self.float_activity, self.loihi_activity
         steps = np.arange(fa.n_steps)
-        scale = self.qnet.population(qa.readout_population).volt_per_unit
         for k in range(fa.readout.shape[2]):
             line, = ax.plot(steps, fa.readout[sample, :, k] * 1e3, lw=1)
-            ax.plot(steps, qa.readout[sample, :, k] * scale * 1e3, ls="--", lw=1, color=line.get_color())
+            ax.plot(steps, self.to_volts(qa.readout[sample, :, k]) * 1e3, ls="--", lw=1, color=line.get_color())
         ax.set_xlabel("step")
         ax.set_ylabel("readout (mV): solid float, dashed Loihi")
         ax.set_title(f"sample {sample}")

@@ -51,3 +51,15 @@ def test_simulate_loihi_accepts_a_quantized_network_and_rejects_settings_for_it(
     assert act.metadata["quantized_network"] is qnet and act.metadata["units"] == "loihi"
     with pytest.raises(TypeError, match="already quantized"):
         simulate_loihi(qnet, inputs, "numpy", progress=False, weight_bits=4)
+
+
+def test_compare_quantizes_with_the_mapper_when_no_qnet_is_given():
+    pytest.importorskip("biolstm.loihi.quantize")
+    spec, _, inputs, labels = example_lif_pair(seed=4, n_samples=8, n_steps=120)
+    cmp = compare_quantization(spec, inputs, labels, progress=False, weight_rounding="nearest_even")
+    hid = cmp.qnet.population("hid")
+    assert (hid.decay_v, hid.decay_u, hid.vth_mant) == (204, 4096, 127)   # from the spec's scale hint
+    assert cmp.info["quantize_settings"] == {"weight_rounding": "nearest_even"}
+    rates = cmp.rates().iloc[0]
+    assert abs(rates.relative_change) < 0.05 and rates.per_neuron_count_correlation > 0.98
+    assert cmp.fraction_changed <= 0.25

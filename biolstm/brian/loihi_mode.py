@@ -357,23 +357,31 @@ def _profiles(qnet: QuantizedNetwork) -> tuple[dict[str, np.ndarray], dict[str, 
 
 
 class _PopulationSpikes:
-    """One population's view of the core's SpikeMonitor (``t`` and ``i`` as the runner reads them)."""
+    """One population's view of the core's SpikeMonitor (``t`` and ``i`` as the runner reads them).
 
-    def __init__(self, monitor: Any, sl: slice) -> None:
-        self._monitor, self._slice = monitor, sl
+    The monitor's arrays are read once and shared by all populations (on ``cpp_standalone``
+    every read loads them from disk).
+    """
 
-    def _keep(self) -> tuple[np.ndarray, np.ndarray]:
-        i = np.asarray(self._monitor.i[:])
-        return i, (i >= self._slice.start) & (i < self._slice.stop)
+    def __init__(self, monitor: Any, sl: slice, cache: dict) -> None:
+        self._monitor, self._slice, self._cache = monitor, sl, cache
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if "i" not in self._cache:
+            self._cache["i"] = np.asarray(self._monitor.i[:])
+            self._cache["t"] = np.asarray(self._monitor.t_[:])
+        i = self._cache["i"]
+        keep = (i >= self._slice.start) & (i < self._slice.stop)
+        return i, self._cache["t"], keep
 
     @property
     def t(self) -> np.ndarray:
-        _, keep = self._keep()
-        return np.asarray(self._monitor.t_[:])[keep]
+        _, t, keep = self._arrays()
+        return t[keep]
 
     @property
     def i(self) -> np.ndarray:
-        i, keep = self._keep()
+        i, _, keep = self._arrays()
         return i[keep] - self._slice.start
 
 
@@ -435,7 +443,8 @@ def build_loihi_network(
     if spiking:
         monitor = b2.SpikeMonitor(core, record=True, name="loihi_spikes")
         objects.append(monitor)
-        spike_monitors = {p.name: _PopulationSpikes(monitor, slices[p.name]) for p in spiking}
+        cache: dict = {}
+        spike_monitors = {p.name: _PopulationSpikes(monitor, slices[p.name], cache) for p in spiking}
 
     trace_monitors: dict[str, Any] = {}
     trace_spec: dict[str, tuple[list[str], np.ndarray]] = {}

@@ -321,7 +321,7 @@ def execute(
     Activity
         With ``timings``: ``build_s`` and ``run_s`` (runtime) or ``codegen_s``,
         ``compile_and_run_s`` and, as Brian2 reports them, ``compile_s`` (make) and
-        ``run_s`` (the compiled binary) (standalone).
+        ``run_s`` (the compiled binary) (standalone); ``collect_s`` for reading the results.
     """
     import brian2 as b2
 
@@ -352,7 +352,9 @@ def execute(
                 timings["compile_s"] = float(device_timers["compile"]["make"])
             if device_timers.get("run_binary") is not None:
                 timings["run_s"] = float(device_timers["run_binary"])
+        t0 = time.perf_counter()
         activity = collect(built, timings)
+        activity.timings["collect_s"] = time.perf_counter() - t0
         del built
     # Free this batch's Brian2 objects now: their names (and so the names of the generated
     # C++ files) are then reused by the next batch, and a standalone project folder that is
@@ -398,9 +400,12 @@ def collect_activity(
     for name, mon in built.spike_monitors.items():
         step = np.rint(np.asarray(mon.t[:]) / dt).astype(np.int64)
         neuron = np.asarray(mon.i[:], dtype=np.int64)
-        ev = np.stack([step // T, step % T, neuron], axis=1) if len(step) else np.zeros((0, 3), np.int64)
-        order = np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))
-        spikes[name] = ev[order]
+        # monitors record in time order and, within a step, in neuron order: sort only if not
+        key = step * (int(neuron.max()) + 1 if len(neuron) else 1) + neuron
+        if len(key) > 1 and np.any(key[1:] < key[:-1]):
+            order = np.argsort(key, kind="stable")
+            step, neuron = step[order], neuron[order]
+        spikes[name] = np.stack([step // T, step % T, neuron], axis=1) if len(step) else np.zeros((0, 3), np.int64)
     readout_values = None
     if built.readout_monitor is not None and readout is not None:
         values = as_array(getattr(built.readout_monitor, readout[1])[:])
