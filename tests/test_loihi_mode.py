@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -72,9 +74,25 @@ def _random_lif_network(seed):
 def _run_brian2_loihi(qnet, dense_input):
     """The same network in brian2-loihi's own classes; returns v traces and spikes per population."""
     b2l = pytest.importorskip("brian2_loihi")
+    with _brian2_loihi_globals():
+        return _build_and_run_brian2_loihi(b2l, qnet, dense_input)
+
+
+@contextlib.contextmanager
+def _brian2_loihi_globals():
+    """brian2-loihi sets defaultclock.dt = 1 ms and runs on the current target: restore both."""
     import brian2
 
+    target, dt = brian2.prefs.codegen.target, brian2.defaultclock.dt
     brian2.prefs.codegen.target = "numpy"
+    try:
+        yield
+    finally:
+        brian2.prefs.codegen.target = target
+        brian2.defaultclock.dt = dt
+
+
+def _build_and_run_brian2_loihi(b2l, qnet, dense_input):
     T = dense_input.shape[0]
     steps, channels = np.nonzero(dense_input)
     gen = b2l.LoihiSpikeGeneratorGroup(qnet.inputs["inp"], channels, steps, name="b2l_inp")
@@ -105,7 +123,8 @@ def _run_brian2_loihi(qnet, dense_input):
     return v, spikes
 
 
-def test_bit_exact_against_brian2_loihi_on_random_lif_networks():
+@pytest.mark.parametrize("seed", [11, 23])
+def test_bit_exact_against_brian2_loihi_on_random_lif_networks(seed):
     """Identical voltage traces and spike times as brian2-loihi 0.5.2 over 1000 steps.
 
     Conventions compared (brian2_loihi source): decay as ``x - sign(x)*ceil(|x|*d/4096)``
@@ -118,8 +137,8 @@ def test_bit_exact_against_brian2_loihi_on_random_lif_networks():
     becomes 320, where nengo-loihi's chip-validated emulator and our contract keep 380), and
     it neither wraps the 21/23-bit accumulator/current nor saturates the voltage.
     """
-    qnet = _random_lif_network(seed=11)
-    rng = np.random.default_rng(12)
+    qnet = _random_lif_network(seed=seed)
+    rng = np.random.default_rng(seed + 1)
     T = 1000
     dense = rng.random((T, qnet.inputs["inp"])) < 0.08
     ours = simulate_quantized(qnet, SpikeTrains.from_dense({"inp": dense[None]}), "numpy", progress=False,
@@ -144,11 +163,12 @@ def test_bit_exact_against_brian2_loihi_on_random_lif_networks():
 def test_brian2_loihi_floors_effective_weights_where_loihi_does_not():
     """The one convention where brian2-loihi departs from nengo-loihi / our contract (documented)."""
     b2l = pytest.importorskip("brian2_loihi")
-    import brian2
-
-    brian2.prefs.codegen.target = "numpy"
-    g = b2l.LoihiNeuronGroup(1, name="b2l_floor_probe")
-    syn = b2l.LoihiSynapses(g, g, w_exp=-4, sign_mode=b2l.synapse_sign_mode.EXCITATORY, name="b2l_floor_syn")
+    with _brian2_loihi_globals():
+        g = b2l.LoihiNeuronGroup(1, name="b2l_floor_probe")
+        syn = b2l.LoihiSynapses(g, g, w_exp=-4, sign_mode=b2l.synapse_sign_mode.EXCITATORY,
+                                name="b2l_floor_syn")
+        syn.connect(i=0, j=0)
+        b2l.LoihiNetwork(g, syn).run(1)
     assert int(syn.calcActualWeights(np.array([95]))[0]) == 320      # floor(380/64)*64
     assert int(effective_weight(95, -4)) == 380                        # 95 << 2, as nengo-loihi shifts
     assert int(effective_weight(96, -4)) == 384 == int(syn.calcActualWeights(np.array([96]))[0])
