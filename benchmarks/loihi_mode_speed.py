@@ -90,7 +90,7 @@ def main() -> int:
     plan = {
         "numpy": [4, 16] if args.quick else [4, 16, 48],
         "cython": [4, 16] if args.quick else [4, 16, 48, 200],
-        "cpp_standalone": [16, 100] if args.quick else [16, 100, 300, 1000],
+        "cpp_standalone": [16, 100] if args.quick else [16, 100, 300, 1000, 2000],
     }
     rows = []
     jobs = [(b, n) for b, sizes in plan.items() for n in sizes if backend_status(b).available]

@@ -85,17 +85,19 @@ __all__ = [
     "simulate_quantized",
     "simulate_loihi",
     "STATE_VARIABLES",
+    "core_update",
+    "chip_state_bits",
 ]
 
 LOIHI_SCHEDULE = ["start", "synapses", "groups", "thresholds", "resets", "end"]
 """Brian2 schedule of the Loihi mode: synaptic input is summed before the state update."""
 
 Q_BITS = 21
-"""Dendritic accumulator: 21 bits plus sign, wraps."""
+"""Loihi 1 dendritic accumulator: 21 bits plus sign, wraps (the chip file is used when run)."""
 U_BITS = 23
-"""Current ``u`` (and ``u + bias + aux``): 23 bits plus sign, wraps."""
+"""Loihi 1 current ``u`` (and ``u + bias + aux``): 23 bits plus sign, wraps."""
 V_MAX = 2**23 - 1
-"""Voltage saturates at ``±V_MAX`` (24-bit signed state)."""
+"""Loihi 1 voltage saturates at ``±V_MAX`` (24-bit signed state)."""
 DECAY_ONE = 4096
 VTH_SHIFT = 6
 VTH_MANT_MAX = 2**17 - 1
@@ -135,10 +137,10 @@ def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def effective_weight(mant: np.ndarray | int, exp: int) -> np.ndarray:
-    """Integer added to the target's accumulator per spike: ``mant * 2**(6 + exp)``.
+    """Integer added to the target's accumulator per spike: ``mant * 2**(6 + exp)`` (int64).
 
-    For ``6 + exp < 0`` the mantissa is shifted right arithmetically (floor), as in
-    :attr:`QuantizedProjection.effective_weights`.
+    The contract keeps ``exp >= -6`` (an exact left shift); below that the mantissa would
+    be shifted right arithmetically (floor), as nengo-loihi's ``shift`` does.
     """
     mant = np.asarray(mant, dtype=np.int64)
     shift = 6 + int(exp)
@@ -568,6 +570,8 @@ def simulate_quantized(
         "chip": qnet.chip,
         "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
         "conventions": dict(qnet.conventions),
+        # values the quantizer clamped (quantize(..., strict=False)): the emulation runs the clamped ones
+        "quantizer_violations": [str(v) for v in getattr(qnet, "violations", [])],
     }
     readout = tuple(qnet.readout) if qnet.readout is not None else None
     return execute(
