@@ -319,6 +319,8 @@ class _Placer:
         self.budget: dict[str, float] = {n: _limit(self.lim.output_axons_same_chip) for n in self.order}
         self.progress = progress
         self._res_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._pos: dict[str, np.ndarray] = {}
         self._dest_cache: dict[tuple, np.ndarray] = {}
 
     # -- per-population constants ----------------------------------------------------
@@ -340,6 +342,20 @@ class _Placer:
         if pop.model == "ahp" and self.ahp_extra:
             out.add((8, "inhibitory", 0))
         return frozenset(out)
+
+    def _memory_tables(self, dense_bits: int, sparse_bits: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bits of a synapse list of 0..n_max targets, dense and indexed (lookup tables)."""
+        key = (dense_bits, sparse_bits, n_max)
+        if key not in self._tables:
+            n = np.arange(n_max + 1)
+            self._tables[key] = (synapse_memory_bits(n, dense_bits, self.lim),
+                                 synapse_memory_bits(n, sparse_bits, self.lim))
+        return self._tables[key]
+
+    def _positive(self, proj: QuantizedProjection) -> np.ndarray:
+        if proj.name not in self._pos:
+            self._pos[proj.name] = proj.weight_mant > 0
+        return self._pos[proj.name]
 
     def _max_delay_in(self, name: str) -> int:
         return max([p.max_delay for p in self.incoming[name]], default=0)
@@ -363,23 +379,25 @@ class _Placer:
                 continue
             starts = _runs(proj.pre_index, proj.post_index, lambda post: post // s)
             counts = np.diff(np.append(starts, proj.n_synapses))
-            run_piece = proj.post_index[starts] // s
             first = proj.post_index[starts]
+            run_piece = first // s
             last = proj.post_index[starts + counts - 1]
             contiguous = (last - first + 1) == counts
             wbits = proj.num_weight_bits + _delay_bits_of(proj)
+            dense_tab, sparse_tab = self._memory_tables(wbits, wbits + index_bits, int(comps.max()))
             if proj.sign_mode == "split":
-                pos = np.add.reduceat(proj.weight_mant > 0, starts, dtype=np.int64)
+                pos = np.add.reduceat(self._positive(proj), starts, dtype=np.int64)
                 neg = counts - pos
                 nf = (pos > 0).astype(np.int64) + (neg > 0)
                 dense = contiguous & (nf == 1)
-                b = wbits + np.where(dense, 0, index_bits)
-                run_bits = synapse_memory_bits(pos, b, self.lim) + synapse_memory_bits(neg, b, self.lim)
+                run_bits = np.where(dense, dense_tab[pos] + dense_tab[neg], sparse_tab[pos] + sparse_tab[neg])
             else:
-                nf = np.ones(len(starts), dtype=np.int64)
-                b = wbits + np.where(contiguous, 0, index_bits)
-                run_bits = synapse_memory_bits(counts, b, self.lim)
-            in_axons += np.bincount(run_piece, weights=nf, minlength=k).astype(np.int64)
+                nf = None
+                run_bits = np.where(contiguous, dense_tab[counts], sparse_tab[counts])
+            if nf is None:
+                in_axons += np.bincount(run_piece, minlength=k)
+            else:
+                in_axons += np.bincount(run_piece, weights=nf, minlength=k).astype(np.int64)
             bits += np.bincount(run_piece, weights=run_bits, minlength=k).astype(np.int64)
         if pop.model == "ahp" and self.ahp_extra:
             in_axons += sizes * self.ahp_extra
@@ -417,7 +435,7 @@ class _Placer:
         # k fits; bisect down towards the last count that did not fit
         if fail is not None:
             lo, hi = fail, k
-            while hi - lo > 1:
+            while hi - lo > max(1, hi // 50):  # within 2% of the fewest pieces
                 mid = (lo + hi) // 2
                 if -(-n // mid) == -(-n // hi):
                     hi = mid
