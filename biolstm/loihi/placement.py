@@ -319,7 +319,7 @@ class _Placer:
         self.budget: dict[str, float] = {n: _limit(self.lim.output_axons_same_chip) for n in self.order}
         self.progress = progress
         self._res_cache: dict[tuple[str, int], dict[str, Any]] = {}
-        self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._tables: dict[tuple, np.ndarray] = {}
         self._pos: dict[str, np.ndarray] = {}
         self._dest_cache: dict[tuple, np.ndarray] = {}
 
@@ -343,18 +343,21 @@ class _Placer:
             out.add((8, "inhibitory", 0))
         return frozenset(out)
 
-    def _memory_tables(self, dense_bits: int, sparse_bits: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
-        """Bits of a synapse list of 0..n_max targets, dense and indexed (lookup tables)."""
+    def _memory_table(self, dense_bits: int, sparse_bits: int, n_max: int) -> np.ndarray:
+        """Bits of a synapse list of 0..n_max targets: indexed (first half), dense (second half)."""
         key = (dense_bits, sparse_bits, n_max)
         if key not in self._tables:
             n = np.arange(n_max + 1)
-            self._tables[key] = (synapse_memory_bits(n, dense_bits, self.lim),
-                                 synapse_memory_bits(n, sparse_bits, self.lim))
+            self._tables[key] = np.concatenate([synapse_memory_bits(n, sparse_bits, self.lim),
+                                                synapse_memory_bits(n, dense_bits, self.lim)])
         return self._tables[key]
 
-    def _positive(self, proj: QuantizedProjection) -> np.ndarray:
+    def _positive_cumsum(self, proj: QuantizedProjection) -> np.ndarray:
+        """``c[i]`` = positive weights among the first ``i`` synapses (cached per projection)."""
         if proj.name not in self._pos:
-            self._pos[proj.name] = proj.weight_mant > 0
+            c = np.zeros(proj.n_synapses + 1, dtype=np.int32 if proj.n_synapses < 2**31 else np.int64)
+            np.cumsum(proj.weight_mant > 0, out=c[1:])
+            self._pos[proj.name] = c
         return self._pos[proj.name]
 
     def _max_delay_in(self, name: str) -> int:
@@ -378,26 +381,28 @@ class _Placer:
             if proj.n_synapses == 0:
                 continue
             starts = _runs(proj.pre_index, proj.post_index, lambda post: post // s)
-            counts = np.diff(np.append(starts, proj.n_synapses))
+            ends = np.empty_like(starts)
+            ends[:-1] = starts[1:]
+            ends[-1:] = proj.n_synapses
+            counts = ends - starts
             first = proj.post_index[starts]
             run_piece = first // s
-            last = proj.post_index[starts + counts - 1]
-            contiguous = (last - first + 1) == counts
+            last = proj.post_index[ends - 1]
+            dense = (last - first + 1) == counts
             wbits = proj.num_weight_bits + _delay_bits_of(proj)
-            dense_tab, sparse_tab = self._memory_tables(wbits, wbits + index_bits, int(comps.max()))
+            table = self._memory_table(wbits, wbits + index_bits, int(comps.max()))
+            offset = dense * (table.size // 2)  # second half of the table: dense lists
             if proj.sign_mode == "split":
-                pos = np.add.reduceat(self._positive(proj), starts, dtype=np.int64)
+                csum = self._positive_cumsum(proj)
+                pos = csum[ends] - csum[starts]
                 neg = counts - pos
-                nf = (pos > 0).astype(np.int64) + (neg > 0)
-                dense = contiguous & (nf == 1)
-                run_bits = np.where(dense, dense_tab[pos] + dense_tab[neg], sparse_tab[pos] + sparse_tab[neg])
+                both = (pos > 0) & (neg > 0)
+                offset[both] = 0  # two formats: indexed lists
+                run_bits = table[pos + offset] + table[neg + offset]
+                in_axons += np.bincount(run_piece, weights=1 + both, minlength=k).astype(np.int64)
             else:
-                nf = None
-                run_bits = np.where(contiguous, dense_tab[counts], sparse_tab[counts])
-            if nf is None:
+                run_bits = table[counts + offset]
                 in_axons += np.bincount(run_piece, minlength=k)
-            else:
-                in_axons += np.bincount(run_piece, weights=nf, minlength=k).astype(np.int64)
             bits += np.bincount(run_piece, weights=run_bits, minlength=k).astype(np.int64)
         if pop.model == "ahp" and self.ahp_extra:
             in_axons += sizes * self.ahp_extra
