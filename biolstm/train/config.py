@@ -48,11 +48,11 @@ class TrainConfig:
     quantize: bool = True
     epochs: int = 40
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 1e-3
     lr_final: float = 0.05
     rate_target: float = 0.02
     rate_reg: float = 10.0
-    grad_clip: float = 5.0
+    grad_clip: float = 1.0
     seed: int = 0
     eval_samples: int = 1000
     checkpoint_every: int = 20

@@ -21,16 +21,27 @@ class LSTMClassifier(nn.Module):
     hidden : int
         LSTM units (the paper's comparison: 128).
     n_classes : int
+    chrono_steps : int or None
+        Chrono initialisation of the gate biases (Tallec & Ollivier, ICLR 2018) for
+        dependencies up to this many steps: forget bias ``log(U(1, T-1))``, input bias
+        its negative. Without it (None) the forget bias is 1 (Jozefowicz et al. 2015).
+        On 840-step sMNIST the plain initialisation sat at chance level for epochs.
     """
 
-    def __init__(self, n_inputs: int = 80, hidden: int = 128, n_classes: int = 10) -> None:
+    def __init__(self, n_inputs: int = 80, hidden: int = 128, n_classes: int = 10,
+                 chrono_steps: int | None = 840) -> None:
         super().__init__()
         self.lstm = nn.LSTM(n_inputs, hidden, batch_first=True)
         self.head = nn.Linear(hidden, n_classes)
-        with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015)
-            for name, p in self.lstm.named_parameters():
-                if name.startswith("bias_ih"):
-                    p[hidden:2 * hidden].fill_(1.0)
+        with torch.no_grad():
+            h = hidden
+            self.lstm.bias_hh_l0[: 2 * h].zero_()
+            if chrono_steps:
+                b_f = torch.log(torch.empty(h).uniform_(1, chrono_steps - 1))
+                self.lstm.bias_ih_l0[h:2 * h].copy_(b_f)
+                self.lstm.bias_ih_l0[:h].copy_(-b_f)
+            else:
+                self.lstm.bias_ih_l0[h:2 * h].fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, T, n_inputs] -> logits [B, n_classes]."""
