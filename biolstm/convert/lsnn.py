@@ -112,12 +112,12 @@ def _check_matrix(name: str, w: np.ndarray, shape: tuple[int, int], where: str) 
     bad = ~np.isfinite(w)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise LSNNImportError(f"{where}: {name}[{i}, {j}] = {w[i, j]} is not finite")
+        raise LSNNImportError(f"{where}: {name}[{i}, {j}] = {float(w[i, j])} is not finite")
     frac = w != np.round(w)
     if frac.any():
         i, j = np.argwhere(frac)[0]
         raise LSNNImportError(
-            f"{where}: {name}[{i}, {j}] = {w[i, j]!r} is not an integer; Loihi-style files hold "
+            f"{where}: {name}[{i}, {j}] = {float(w[i, j])!r} is not an integer; Loihi-style files hold "
             f"integer weights (8-bit magnitude and sign); {int(frac.sum())} entries are fractional")
     big = np.abs(w) > MAX_WEIGHT
     if big.any():

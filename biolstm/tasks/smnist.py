@@ -272,6 +272,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        # Python 3 writes bytes in protocol-2 pickles as _codecs.encode(str, "latin1"):
+        # a pure string-to-bytes conversion, harmless
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str):

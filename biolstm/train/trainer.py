@@ -216,7 +216,7 @@ def train(
             epoch_stats["correct"] += int((logits.argmax(1) == yb).sum())
             epoch_stats["n"] += len(idx)
             if rate is not None:
-                epoch_stats["rate"] += float(rate.mean()) * len(idx)
+                epoch_stats["rate"] += rate.mean().item() * len(idx)
             batch += 1
             ran += 1
             if bar is not None:
