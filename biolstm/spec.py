@@ -123,9 +123,13 @@ class Population:
         _check_name("population", self.name, PopulationError)
         self.size = _check_size("population", self.name, self.size, PopulationError)
         try:
-            get_model(self.model).make_params(self.params, owner=self.name)
+            model = get_model(self.model)
         except ModelError as err:
             raise PopulationError(f"population '{self.name}': {err}") from None
+        try:
+            model.make_params(self.params, owner=self.name)
+        except ModelError as err:
+            raise PopulationError(str(err)) from None
 
     @property
     def neuron_model(self):

@@ -1,0 +1,165 @@
+"""Brian2 runner: identical results on every backend, batch isolation, documented semantics."""
+
+import numpy as np
+import pytest
+from brian2 import Hz, mV, ms, pA
+
+import biolstm.brian.backends as backends
+from biolstm.brian import BackendUnavailableError, backend_status, require_backend, simulate
+from biolstm.encoding import InputError, SpikeTrains, poisson_spike_trains
+from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
+
+
+def network(seed=3):
+    rng = np.random.default_rng(seed)
+    return NetworkSpec(
+        populations=[Population("reg", 12, "lif", {"t_ref": 3 * ms}),
+                     Population("ada", 10, "ahp", {"delta_I_ahp": 40 * pA}),
+                     Population("out", 3, "li")],
+        inputs=[InputGroup("inp", 6)],
+        projections=[
+            Projection("in_reg", "inp", "reg", rng.uniform(0, 7, (6, 12)) * mV),
+            Projection("in_ada", "inp", "ada", rng.uniform(0, 9, (6, 10)) * mV),
+            Projection("reg_ada", "reg", "ada", rng.normal(0, 3, (12, 10)) * mV, delay=2 * ms),
+            Projection("ada_reg", "ada", "reg", rng.normal(0, 3, (10, 12)) * mV),
+            Projection("ada_ada", "ada", "ada", rng.normal(0, 2, (10, 10)) * mV),
+            Projection("reg_out", "reg", "out", rng.normal(0, 1, (12, 3)) * mV),
+            Projection("ada_out", "ada", "out", rng.normal(0, 1, (10, 3)) * mV),
+        ],
+        readout=Readout("out"),
+    )
+
+
+def inputs(n_samples=3, n_steps=120, seed=5):
+    trains = poisson_spike_trains("inp", 6, 80 * Hz, n_steps, 1 * ms, n_samples, seed)
+    dense = trains.dense("inp")
+    dense[0, -6:, :] = True  # strong drive at the end of sample 0: spikes in flight at the boundary
+    return SpikeTrains.from_dense({"inp": dense})
+
+
+def numpy_reference(spec, trains):
+    """Simulate with DiscreteModel in the documented order, written independently of the runner."""
+    S, T = trains.n_samples, trains.n_steps
+    disc = {p.name: p.neuron_model.discrete(p.neuron_params(), spec.dt) for p in spec.populations}
+    x_in = trains.dense("inp").astype(float)
+    spikes = {p.name: np.zeros((S, T, p.size), bool) for p in spec.populations}
+    readout = np.zeros((S, T, spec.population("out").size))
+    max_delay = 1 + max(int(spec.delay_steps(p).max()) for p in spec.projections)
+    for s in range(S):
+        state = {n: np.tile(d.initial, (spec.population(n).size, 1)) for n, d in disc.items()}
+        since_spike = {n: np.full(spec.population(n).size, 10**6) for n in disc}
+        for t in range(T):
+            for n, d in disc.items():
+                since_spike[n] += 1  # steps since the last spike, t - s
+                held = since_spike[n] < d.refractory_steps  # Brian2: held while t - s < k
+                new = state[n] @ d.transition.T + d.offset
+                new[held, d.input_index] = state[n][held, d.input_index]
+                state[n] = new
+            for proj in spec.projections:
+                i, j, w, _ = proj.synapses()
+                lat = spec.delay_steps(proj) + (0 if spec.is_input(proj.pre) else 1)
+                src_t = t - lat
+                ok = src_t >= 0
+                if spec.is_input(proj.pre):
+                    active = np.zeros(len(i), bool)
+                    active[ok] = x_in[s, src_t[ok], i[ok]] > 0
+                else:
+                    active = np.zeros(len(i), bool)
+                    active[ok] = spikes[proj.pre][s, src_t[ok], i[ok]]
+                d = disc[proj.post]
+                not_held = since_spike[proj.post] >= d.refractory_steps
+                gain = active & not_held[j]
+                np.add.at(state[proj.post][:, d.input_index], j[gain], w[gain])
+            for n, d in disc.items():
+                if not d.spiking:
+                    continue
+                can = since_spike[n] >= d.refractory_steps
+                fired = (state[n] @ d.threshold_coeffs > d.threshold_const) & can
+                for idx, value in d.reset_set:
+                    state[n][fired, idx] = value
+                for idx, value in d.reset_add:
+                    state[n][fired, idx] += value
+                since_spike[n][fired] = 0
+                spikes[n][s, t] = fired
+            readout[s, t] = state["out"][:, 0]
+    assert max_delay >= 3
+    return spikes, readout
+
+
+def test_numpy_backend_matches_documented_discrete_semantics():
+    spec, trains = network(), inputs()
+    activity = simulate(spec, trains, "numpy", progress=False)
+    ref_spikes, ref_readout = numpy_reference(spec, trains)
+    for pop in ("reg", "ada"):
+        got = np.zeros_like(ref_spikes[pop])
+        ev = activity.spikes[pop]
+        got[ev[:, 0], ev[:, 1], ev[:, 2]] = True
+        assert got.sum() > 50
+        np.testing.assert_array_equal(got, ref_spikes[pop])
+    np.testing.assert_allclose(activity.readout[..., :], ref_readout, rtol=1e-9, atol=1e-12)
+
+
+def test_each_sample_of_a_batch_equals_running_it_alone():
+    spec, trains = network(), inputs()
+    batch = simulate(spec, trains, "numpy", progress=False)
+    last_step_spikes = batch.spike_counts("reg")[0, -3:].sum() + batch.spike_counts("ada")[0, -3:].sum()
+    assert last_step_spikes > 0, "the test needs spikes in flight at the sample boundary"
+    for s in range(trains.n_samples):
+        alone = simulate(spec, trains.subset([s]), "numpy", progress=False)
+        for pop in ("reg", "ada"):
+            ev = batch.spikes[pop]
+            np.testing.assert_array_equal(alone.spikes[pop][:, 1:], ev[ev[:, 0] == s][:, 1:])
+        np.testing.assert_array_equal(alone.readout[0], batch.readout[s])
+
+
+@pytest.mark.slow
+def test_identical_spike_trains_on_all_three_backends(tmp_path):
+    spec, trains = network(), inputs(n_samples=2, n_steps=100)
+    results = {b: simulate(spec, trains, b, progress=False, directory=str(tmp_path / b) if b == "cpp_standalone" else None)
+               for b in ("numpy", "cython", "cpp_standalone")}
+    reference = results["numpy"]
+    assert reference.total_spikes() > 100
+    for backend in ("cython", "cpp_standalone"):
+        for pop in ("reg", "ada"):
+            np.testing.assert_array_equal(results[backend].spikes[pop], reference.spikes[pop])
+        np.testing.assert_allclose(results[backend].readout, reference.readout, rtol=1e-9, atol=1e-15)
+        assert results[backend].backend == backend
+
+
+def test_activity_summaries():
+    spec, trains = network(), inputs(n_samples=2)
+    activity = simulate(spec, trains, "numpy", progress=False, record={"ada": (["v", "I_ahp"], [0, 4])})
+    counts = activity.spike_counts("ada")
+    assert counts.shape == (2, 120) and counts.sum() == activity.total_spikes("ada")
+    assert activity.neuron_counts("reg").shape == (2, 12)
+    assert activity.rate_per_step("ada") == pytest.approx(counts.sum() / (10 * 2 * 120))
+    assert float(activity.rate("ada")) == pytest.approx(activity.rate_per_step("ada") * 1000)
+    assert activity.traces["ada.I_ahp"].shape == (2, 120, 2)
+    assert (activity.traces["ada.I_ahp"] >= 0).all() and activity.traces["ada.I_ahp"].max() > 0
+    assert activity.predictions().shape == (2,)
+    np.testing.assert_array_equal(activity.input_counts["inp"], trains.counts_per_step("inp"))
+    table = activity.rates_table()
+    assert list(table.population) == ["reg", "ada"]
+
+
+def test_unavailable_backend_says_why_and_what_to_install(monkeypatch):
+    monkeypatch.setattr(backends.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    status = backend_status("cpp_standalone")
+    assert not status.available and "no C++ compiler" in status.reason
+    with pytest.raises(BackendUnavailableError, match="cpp_standalone.*no C\\+\\+ compiler.*Fix: install"):
+        simulate(network(), inputs(1, 10), "cpp_standalone", progress=False)
+    with pytest.raises(BackendUnavailableError, match="no C compiler"):
+        require_backend("cython")
+    with pytest.raises(BackendUnavailableError, match="unknown backend 'gpu'.*numpy, cython, cpp_standalone"):
+        require_backend("gpu")
+
+
+def test_inputs_must_fit_the_network():
+    wrong = poisson_spike_trains("pixels", 6, 10 * Hz, 10, 1 * ms)
+    with pytest.raises(InputError, match="input groups are \\['inp'\\].*\\['pixels'\\]"):
+        simulate(network(), wrong, "numpy", progress=False)
+    with pytest.raises(InputError, match="input .inp.: channel indices span 9..9, valid is 0..5"):
+        SpikeTrains(1, 10, {"inp": 6}, {"inp": np.array([[0, 1, 9]])})
+    with pytest.raises(InputError, match="more than one spike"):
+        SpikeTrains(1, 10, {"inp": 6}, {"inp": np.array([[0, 1, 2], [0, 1, 2]])})
