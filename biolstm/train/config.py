@@ -31,6 +31,10 @@ class TrainConfig:
         8-bit weights in the forward pass (straight-through gradient), as the paper.
     epochs, batch_size, lr : training schedule; ``lr`` decays by cosine to ``lr*lr_final``.
     rate_target, rate_reg : firing-rate regulariser (spikes per neuron per step).
+    loss_steps : int
+        Spiking models: cross entropy averaged over the readout of the last
+        ``loss_steps`` steps (56 = the whole cue period); prediction always uses the last
+        step only, as the paper's readout. 1 = loss on the last step only.
     grad_clip : float
         Max global gradient norm (0: off).
     seed : int
@@ -46,12 +50,12 @@ class TrainConfig:
     hidden: int = 128
     density: float = 0.25
     quantize: bool = True
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
     lr_final: float = 0.05
     rate_target: float = 0.02
-    rate_reg: float = 10.0
+    rate_reg: float = 300.0
     grad_clip: float = 1.0
     seed: int = 0
     eval_samples: int = 1000
@@ -59,6 +63,7 @@ class TrainConfig:
     input_gain: float = 1.0
     recurrent_gain: float = 1.0
     gamma: float = 0.3
+    loss_steps: int = 56
 
     def __post_init__(self) -> None:
         if self.model not in (*SPIKING_MODELS, "lstm"):
@@ -66,6 +71,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "n_adaptive", "hidden"):
             if getattr(self, name) < 1:
                 raise TrainError(f"{name}={getattr(self, name)} must be >= 1")
+        if not 1 <= self.loss_steps <= 840:
+            raise TrainError(f"loss_steps={self.loss_steps} must be in 1..840")
         if not self.lr > 0:
             raise TrainError(f"lr={self.lr} must be > 0")
 

@@ -78,6 +78,32 @@ class _Spike(torch.autograd.Function):
         return grad * ctx.gamma * torch.clamp(1.0 - h.abs(), min=0.0), None
 
 
+class _SpikeMatmul(torch.autograd.Function):
+    """``z @ w`` for a binary, sparse ``z`` [B, n_pre]: rows of ``w`` gathered for the spikes only."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        b, i = torch.nonzero(z, as_tuple=True)
+        out = w.new_zeros((z.shape[0], w.shape[1]))
+        out.index_add_(0, b, w.index_select(0, i))
+        ctx.save_for_backward(z, w, b, i)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        z, w, b, i = ctx.saved_tensors
+        grad_z = grad @ w.t() if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.zeros_like(w).index_add_(0, i, grad.index_select(0, b))
+        return grad_z, grad_w
+
+
+def spike_matmul(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``z @ w`` for spikes ``z`` in {0, 1}; cheap when few neurons spike (exact gradients)."""
+    return _SpikeMatmul.apply(z, w)
+
+
 def spike_fn(h: torch.Tensor, gamma: float = 0.3) -> torch.Tensor:
     """Heaviside ``h > 0`` with the LSNN pseudo-derivative ``gamma*max(0, 1-|h|)``."""
     return _Spike.apply(h, gamma)
@@ -202,6 +228,8 @@ class SimResult:
     spikes : dict of str to Tensor [B, T, n] or None
     readout : Tensor [B, T, n_out] or None
     traces : dict "pop.var" -> Tensor [B, T, k] (SI units) or None
+    readout_tail : Tensor [B, K, n_out] or None
+        Readout of the last ``readout_steps`` steps (normalised, differentiable).
     """
 
     readout_last: torch.Tensor | None
@@ -209,6 +237,7 @@ class SimResult:
     spikes: dict[str, torch.Tensor] | None = None
     readout: torch.Tensor | None = None
     traces: dict[str, torch.Tensor] | None = None
+    readout_tail: torch.Tensor | None = None
 
 
 class TorchNetwork(nn.Module):
@@ -324,7 +353,8 @@ class TorchNetwork(nn.Module):
 
     # -- simulation ------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *, record: bool = False,
-                traces: Mapping[str, Sequence[str]] | None = None) -> SimResult:
+                traces: Mapping[str, Sequence[str]] | None = None,
+                readout_steps: int = 1) -> SimResult:
         """Simulate a batch.
 
         Parameters
@@ -335,6 +365,9 @@ class TorchNetwork(nn.Module):
             Also return spikes per step and the readout at every step.
         traces : mapping population -> variables, optional
             State variables to record every step (returned in SI units).
+        readout_steps : int
+            Also return the readout of the last ``readout_steps`` steps
+            (:attr:`SimResult.readout_tail`, differentiable), e.g. for a loss over the cue.
         """
         B, T, C = x.shape
         if C != self.n_inputs:
@@ -347,17 +380,18 @@ class TorchNetwork(nn.Module):
             k.name: [drive.new_full((B, k.size), v) for v in k.initial] for k in self.kernels
         }
         refractory = {k.name: drive.new_zeros((B, k.size)) for k in self.kernels if k.blocked_steps}
-        counts = {k.name: drive.new_zeros((B, k.size)) for k in self.kernels if k.spiking}
         z_prev = drive.new_zeros((B, self.n_pre))
+        z_all: list[torch.Tensor] = []
         spikes_rec: dict[str, list] = {k.name: [] for k in self.kernels if k.spiking}
         readout_rec: list = []
+        tail: list = []
         traces = dict(traces or {})
         trace_rec: dict[str, list] = {f"{p}.{v}": [] for p, vs in traces.items() for v in vs}
         ro = self.spec.readout
         for t in range(T):
             current = drive_steps[t]
             if t > 0 and self.n_pre:
-                current = current + z_prev @ w_rec
+                current = current + spike_matmul(z_prev, w_rec)
             z_parts = []
             for k, inp in zip(self.kernels, torch.split(current, sizes, dim=1)):
                 u = states[k.name]
@@ -366,7 +400,7 @@ class TorchNetwork(nn.Module):
                     acc = None
                     for j, c in enumerate(k.transition[i]):
                         if c != 0.0:
-                            term = u[j] * c
+                            term = u[j] if c == 1.0 else u[j] * c
                             acc = term if acc is None else acc + term
                     if acc is None:
                         acc = torch.zeros_like(u[i])
@@ -383,7 +417,8 @@ class TorchNetwork(nn.Module):
                     h = None
                     for i, c in enumerate(k.threshold_coeffs):
                         if c != 0.0:
-                            h = new[i] * c if h is None else h + new[i] * c
+                            term = new[i] if c == 1.0 else new[i] * c
+                            h = term if h is None else h + term
                     z = spike_fn(h - k.threshold_const, self.gamma)
                     if k.blocked_steps:
                         z = z * (~ref).to(z.dtype)
@@ -391,11 +426,12 @@ class TorchNetwork(nn.Module):
                             z > 0, torch.full_like(z, float(k.blocked_steps)),
                             torch.clamp(refractory[k.name] - 1, min=0))
                     zr = z.detach() if self.detach_reset else z
-                    for i, val in k.reset_set:
-                        new[i] = new[i] * (1 - zr) + val * zr
+                    if k.reset_set:
+                        keep = 1 - zr
+                        for i, val in k.reset_set:
+                            new[i] = new[i] * keep if val == 0.0 else new[i] * keep + val * zr
                     for i, val in k.reset_add:
-                        new[i] = new[i] + val * z
-                    counts[k.name] = counts[k.name] + z
+                        new[i] = new[i] + (z if val == 1.0 else val * z)
                     z_parts.append(z)
                     if record:
                         spikes_rec[k.name].append(z.detach())
@@ -406,9 +442,16 @@ class TorchNetwork(nn.Module):
                         trace_rec[f"{k.name}.{var}"].append(new[i].detach() * k.scales[i])
             if self.n_pre:
                 z_prev = torch.cat(z_parts, dim=1) if len(z_parts) > 1 else z_parts[0]
-            if record and ro is not None:
+                z_all.append(z_prev)
+            if ro is not None and (record or t >= T - readout_steps):
                 kr = self.kernel_by_name[ro.population]
-                readout_rec.append(states[ro.population][kr.state_names.index(ro.variable)].detach())
+                value = states[ro.population][kr.state_names.index(ro.variable)]
+                if t >= T - readout_steps:
+                    tail.append(value)
+                if record:
+                    readout_rec.append(value.detach())
+        total = torch.stack(z_all).sum(0) if z_all else drive.new_zeros((B, 0))
+        counts = {name: total[:, sl] for name, sl in self.pre_slices.items()}
         readout_last = None
         if ro is not None:
             kr = self.kernel_by_name[ro.population]
@@ -418,6 +461,7 @@ class TorchNetwork(nn.Module):
             spike_counts=counts,
             spikes={n: torch.stack(v, dim=1) for n, v in spikes_rec.items()} if record else None,
             readout=torch.stack(readout_rec, dim=1) if record and readout_rec else None,
+            readout_tail=torch.stack(tail, dim=1) if tail else None,
             traces={n: torch.stack(v, dim=1) for n, v in trace_rec.items()} if trace_rec else None,
         )
 

@@ -41,6 +41,13 @@ __all__ = ["TrainConfig", "TrainError", "build_model", "train", "evaluate", "loa
            "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+LEGACY_DEFAULTS = {"loss_steps": 1}
+"""Values of config fields added after a checkpoint was written (their old behaviour)."""
+
+
+def stored_config(state: dict) -> dict:
+    """The config of a checkpoint, completed with :data:`LEGACY_DEFAULTS` for newer fields."""
+    return {**LEGACY_DEFAULTS, **state["config"]}
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
@@ -54,12 +61,15 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     return TorchNetwork(spec, quantize=cfg.quantize, gamma=cfg.gamma)
 
 
-def _forward(model: nn.Module, x: torch.Tensor, cfg: TrainConfig):
-    """Logits and (for spiking models) mean rate per neuron [n] over the batch."""
+def _forward(model: nn.Module, x: torch.Tensor, cfg: TrainConfig, tail: bool = False):
+    """Logits [B, 10] (or [B, K, 10] of the last ``loss_steps`` steps if ``tail``) and, for
+    spiking models, the mean rate per neuron [n] over the batch."""
     if isinstance(model, TorchNetwork):
-        res = model(x)
+        steps = cfg.loss_steps if tail else 1
+        res = model(x, readout_steps=steps)
         counts = torch.cat([c for c in res.spike_counts.values()], dim=1)  # [B, n]
-        return res.readout_last, counts.mean(0) / x.shape[1]
+        logits = res.readout_tail if tail else res.readout_last
+        return logits, counts.mean(0) / x.shape[1]
     return model(x), None
 
 
@@ -109,7 +119,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the model of a checkpoint with its trained weights."""
     state = load_checkpoint(path)
-    cfg = TrainConfig(**state["config"])
+    cfg = TrainConfig(**stored_config(state))
     model = build_model(cfg)
     model.load_state_dict(state["model"])
     return model, cfg, state
@@ -159,9 +169,9 @@ def train(
         if not resume:
             raise TrainError(f"{ckpt_path} exists; resume it or choose another --out folder")
         state = load_checkpoint(ckpt_path)
-        if state["config"] != dataclasses.asdict(cfg):
-            diff = {k: (state["config"].get(k), v) for k, v in dataclasses.asdict(cfg).items()
-                    if state["config"].get(k) != v}
+        if stored_config(state) != dataclasses.asdict(cfg):
+            diff = {k: (stored_config(state).get(k), v) for k, v in dataclasses.asdict(cfg).items()
+                    if stored_config(state).get(k) != v}
             raise TrainError(
                 f"{ckpt_path} was written with another configuration (checkpoint, now): {diff}; "
                 f"use the same settings to resume or another --out folder")
@@ -200,8 +210,13 @@ def train(
             yb = torch.tensor(train_data.y[idx])
             for g in optim.param_groups:
                 g["lr"] = _lr_at(cfg, epoch * n_batches + batch, total_steps)
-            logits, rate = _forward(model, xb, cfg)
-            loss = nn.functional.cross_entropy(logits, yb)
+            logits, rate = _forward(model, xb, cfg, tail=True)
+            if logits.dim() == 3:  # [B, K, 10]: mean cross entropy over the last K steps
+                K = logits.shape[1]
+                loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.repeat_interleave(K))
+                logits = logits[:, -1]
+            else:
+                loss = nn.functional.cross_entropy(logits, yb)
             total = loss
             if rate is not None and cfg.rate_reg > 0:
                 total = total + cfg.rate_reg * ((rate - cfg.rate_target) ** 2).mean()
