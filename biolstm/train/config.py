@@ -30,7 +30,8 @@ class TrainConfig:
     quantize : bool
         8-bit weights in the forward pass (straight-through gradient), as the paper.
     epochs, batch_size, lr : training schedule; ``lr`` decays by cosine to ``lr*lr_final``.
-    rate_target, rate_reg : firing-rate regulariser (spikes per neuron per step).
+    rate_target, rate_reg : firing-rate regulariser ``rate_reg * (mean_rate - rate_target)^2``
+        on the mean rate of all spiking neurons (spikes per neuron per step).
     loss_steps : int
         Spiking models: cross entropy averaged over the readout of the last
         ``loss_steps`` steps (56 = the whole cue period); prediction always uses the last
@@ -55,7 +56,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_final: float = 0.05
     rate_target: float = 0.02
-    rate_reg: float = 300.0
+    rate_reg: float = 1e4
     grad_clip: float = 1.0
     seed: int = 0
     eval_samples: int = 1000
