@@ -372,8 +372,8 @@ class TorchNetwork(nn.Module):
         B, T, C = x.shape
         if C != self.n_inputs:
             raise TorchConversionError(f"input has {C} channels, the network has {self.n_inputs}")
-        if self.use_fast and not record and not traces and self._fast_ok():
-            return self._forward_fast(x, readout_steps)
+        if self.use_fast and not traces and self._fast_ok():
+            return self._forward_fast(x, readout_steps, record)
         w_in, w_rec = self._big_matrices()
         drive = torch.matmul(x.to(w_in.dtype), w_in)  # [B, T, n_post]
         drive_steps = drive.unbind(1)  # one backward node for all steps, not one per step
@@ -504,7 +504,7 @@ class TorchNetwork(nn.Module):
                     rows[14 + i, sl] = val
         return torch.tensor(rows, dtype=dtype, device=device)
 
-    def _forward_fast(self, x: torch.Tensor, readout_steps: int) -> SimResult:
+    def _forward_fast(self, x: torch.Tensor, readout_steps: int, record: bool = False) -> SimResult:
         from biolstm.train.fastsnn import FastSequence
 
         w_in, w_rec = self._big_matrices()
@@ -517,13 +517,20 @@ class TorchNetwork(nn.Module):
         ro = self.spec.readout
         readout_idx = torch.arange(self.post_slices[ro.population].start,
                                    self.post_slices[ro.population].stop)
-        tail, counts, _ = FastSequence.apply(
+        T = x.shape[1]
+        steps = T if record else max(1, readout_steps)
+        tail, counts, z = FastSequence.apply(
             x, w_in, w_rec, self._fast_params(w_in.dtype, w_in.device), pre2post, readout_idx,
-            max(1, readout_steps), self.gamma)
+            steps, self.gamma)
+        spikes = None
+        if record:  # z is [T, B, n_pre]
+            spikes = {name: z[:, :, sl].permute(1, 0, 2).to(w_in.dtype) for name, sl in self.pre_slices.items()}
         return SimResult(
             readout_last=tail[:, -1],
             spike_counts={name: counts[:, sl] for name, sl in self.pre_slices.items()},
-            readout_tail=tail)
+            spikes=spikes,
+            readout=tail.detach() if record else None,
+            readout_tail=tail[:, -max(1, readout_steps):])
 
     # -- export ----------------------------------------------------------------------
     @torch.no_grad()
