@@ -39,8 +39,8 @@ def test_eval_torch_backend_matches_brian2(small_spec_path):
 
 def test_eval_errors(small_spec_path, tmp_path, capsys):
     assert main(["eval", "smnist", "--weights", str(small_spec_path), "--samples", "2",
-                 "--mode", "loihi", "--json"]) == 2
-    assert "not available until the Loihi-exact mode lands" in json.loads(capsys.readouterr().out)["error"]
+                 "--mode", "loihi", "--backend", "torch", "--json"]) == 2
+    assert "torch has no Loihi-exact mode" in json.loads(capsys.readouterr().out)["error"]
     assert main(["eval", "smnist", "--weights", str(tmp_path / "missing.npz")]) == 2
     assert "do not exist" in capsys.readouterr().out
     wrong = smnist.smnist_network(4, 4)
@@ -62,6 +62,12 @@ def test_eval_lsnn_folder(tmp_path, capsys):
                  "--backend", "torch", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_samples"] == 2
+    # the same integer files run as the chip did (Loihi-exact emulation)
+    assert main(["eval", "smnist", "--weights", str(tmp_path), "--n-regular", "14", "--samples", "2",
+                 "--backend", "numpy", "--mode", "loihi", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "loihi" and out["n_samples"] == 2
+    assert {r["population"] for r in out["rates"]} == {"reg", "ada"}
 
 
 def test_demo_writes_results(small_spec_path, tmp_path, capsys):

@@ -119,10 +119,20 @@ def test_data(which: str = "default", samples: int | None = None, seed: int = 0)
     return data.subset(samples, seed)
 
 
-def _loihi_mode_simulate(spec, inputs, backend: str, record):
-    """Run the Loihi-exact emulation (issue 5). One call to wire when it lands."""
-    raise EvalError(
-        "--mode loihi is not available until the Loihi-exact mode lands (issue 5); use --mode float")
+def _loihi_mode_simulate(spec, inputs, backend: str, record, progress: bool,
+                         directory: str | None, chip: str = "loihi1"):
+    """Quantize ``spec`` for ``chip`` and run the Loihi-exact integer emulation.
+
+    See :func:`biolstm.brian.loihi_mode.simulate_loihi`. Recorded variables are the
+    integer Loihi states (``v``, ``u`` and for AHP neurons ``a``, ``ua``).
+    """
+    if backend == "torch":
+        raise EvalError("--mode loihi runs on the Brian2 backends (numpy, cython, cpp_standalone); "
+                        "torch has no Loihi-exact mode")
+    from biolstm.brian.loihi_mode import simulate_loihi
+
+    return simulate_loihi(spec, inputs, backend, chip=chip, record=record, progress=progress,
+                          directory=directory, batch_size=1000)
 
 
 def simulate_smnist(spec, data: smnist.Dataset, backend: str = "numpy", mode: str = "float",
@@ -138,7 +148,7 @@ def simulate_smnist(spec, data: smnist.Dataset, backend: str = "numpy", mode: st
     if mode not in ("float", "loihi"):
         raise EvalError(f"mode {mode!r} must be 'float' or 'loihi'")
     if mode == "loihi":
-        return _loihi_mode_simulate(spec, inputs, backend, record)
+        return _loihi_mode_simulate(spec, inputs, backend, record, progress, directory)
     if backend == "torch":
         from biolstm.train.snn import torch_activity
 
