@@ -307,20 +307,23 @@ def activated(name: str, directory: str | os.PathLike | None = None, *,
         return
     project = Path(directory) if directory is not None else Path(
         tempfile.mkdtemp(prefix=f"biolstm_{name}_"))
-    saved: dict[str, object] = {}
+    saved: dict[str, object] = {
+        "devices.cpp_standalone.extra_make_args_unix": list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)}
+    # Brian2's default "-j" starts every compile job at once; bound it by the CPU count.
+    brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]
     if name == "cuda_standalone":
         import brian2cuda  # noqa: F401 - registers the device and its preferences
 
         from biolstm.brian import cuda
 
-        saved = {key: brian2.prefs[key] for key in cuda.PREFERENCES}
+        saved.update({key: brian2.prefs[key] for key in cuda.PREFERENCES})
         cuda.configure(brian2.prefs, **(cuda_options or {}))
     elif name == "genn":
         import brian2genn  # noqa: F401 - registers the device
 
         genn_path = os.environ.get("GENN_PATH")
         if genn_path:
-            saved = {"devices.genn.path": brian2.prefs["devices.genn.path"]}
+            saved["devices.genn.path"] = brian2.prefs["devices.genn.path"]
             brian2.prefs["devices.genn.path"] = genn_path
     try:
         if name == "genn":
