@@ -381,3 +381,47 @@ def test_cuda_build_of_the_smnist_network_and_compare_on_gpu(tmp_path):
                    directory=tmp_path / "cpp")
     report = compare_activities(cpu, gpu)
     assert report["spike_match"] > 0.99, report
+
+
+# --------------------------------------------------------------------------------------
+# the benchmark scripts run (tiny sizes; the real numbers come from running them)
+# --------------------------------------------------------------------------------------
+
+
+def _script(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_codegen_benchmark_quick_writes_csv_plot_and_machine(tmp_path):
+    import pandas as pd
+
+    bench = _script("codegen")
+    with redirect_stdout(io.StringIO()) as out:
+        assert bench.main(["--quick", "--backends", "numpy", "--out", str(tmp_path)]) == 0
+    df = pd.read_csv(tmp_path / "benchmarks.csv")
+    assert list(df.columns) == bench.COLUMNS
+    assert set(df.section) == {"smnist", "scaling"}
+    assert (df.samples_per_s > 0).all()
+    machine = (tmp_path / "benchmarks_machine.json").read_text()
+    assert "brian2" in machine and "load_start" in machine and "cuda_standalone" in machine
+    assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+    assert "One simulated second" in (tmp_path / "benchmarks.md").read_text()
+    assert "sMNIST samples per second" in out.getvalue()
+
+
+def test_gpu_check_dry_run_on_cpu(tmp_path):
+    check = _script("gpu_check")
+    with redirect_stdout(io.StringIO()):
+        assert check.main(["--samples", "3", "--steps", "40", "--scale", "2", "--gpu-backend", "numpy",
+                           "--reference", "numpy", "--gpu-replicas", "2", "--out", str(tmp_path)]) == 0
+    import json
+
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert report["smnist"]["comparison"]["identical"] and report["scaled"]["neurons"] == 490
+    with redirect_stdout(io.StringIO()):
+        assert check.main(["--gpu-backend", "genn", "--out", str(tmp_path)]) == int(
+            not backend_status("genn").available) * 2

@@ -278,6 +278,8 @@ def _build(spec: NetworkSpec, n_steps: int, replicas: int, slots: int,
                 group, list(variables), record=full, when="end", name=f"trace_{pop.name}")
 
     for proj in spec.projections:
+        if len(pattern[proj.name][0]) == 0:  # no synapses: nothing to build (Brian2 cannot connect none)
+            continue
         post = spec.population(proj.post)
         gate = f"int((t_in_timesteps % {T}) >= lat)"
         if post.neuron_model.threshold is not None and float(post.neuron_params().t_ref) >= 2 * float(dt):
@@ -581,7 +583,9 @@ class CompiledNetwork:
         -------
         Activity
             As :func:`biolstm.brian.simulate` returns it; ``timings`` has ``codegen_s``,
-            ``compile_s`` (0 when the build was reused), ``run_s`` (the program),
+            ``compile_s`` (0 when the build was reused), ``run_s`` (the program, wall),
+            ``network_run_s`` (the part of it inside Brian2's ``Network.run``, as the
+            program reports it; the rest is start-up: loading arrays, creating synapses),
             ``io_s`` (packing inputs, reading results) and ``runs``.
         """
         if self.manifest is None:
@@ -598,11 +602,14 @@ class CompiledNetwork:
         t_io = time.perf_counter()
         args = []
         for name, w in weights.items():
+            if name not in self.manifest["weights"]:  # a projection without synapses
+                continue
             path = workdir / f"w_{name}.dat"
             np.tile(w, self.replicas).astype(np.float64).tofile(path)
             args.append(f"{self.manifest['weights'][name]}={path}")
         io_s = time.perf_counter() - t_io
         run_s = 0.0
+        self._network_run_s = 0.0
         parts: dict[str, list] = {name: [] for name in self.manifest["spikes"]}
         readout = np.zeros((S, self.n_steps, self.manifest["structure"]["populations"][
             [p.name for p in spec.populations].index(spec.readout.population)][1])) if spec.readout else None
@@ -645,7 +652,8 @@ class CompiledNetwork:
             ev = np.concatenate(ev) if ev else np.zeros((0, 3), np.int64)
             spikes[name] = ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]
         timings = dict(self.timings)
-        timings.update(run_s=run_s, io_s=io_s, runs=float(math.ceil(S / per_run)))
+        timings.update(run_s=run_s, network_run_s=self._network_run_s, io_s=io_s,
+                       runs=float(math.ceil(S / per_run)))
         ro = spec.readout
         return Activity(
             dt=float(spec.dt), n_samples=S, n_steps=self.n_steps,
@@ -671,6 +679,9 @@ class CompiledNetwork:
             raise RuntimeError(
                 f"the compiled {self.backend} program in {self.directory} failed (exit code "
                 f"{proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
+        info = results / "last_run_info.txt"
+        if info.is_file():
+            self._network_run_s += float(info.read_text().split()[0])
 
     def _collect(self, spec, results: Path, first: int, count: int, parts, readout, traces) -> None:
         R, K, T = self.replicas, self.slots, self.n_steps

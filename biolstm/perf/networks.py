@@ -85,7 +85,7 @@ def smnist_shaped_network(seed: int = 0, scale: float = 1.0, density: float = 0.
     -------
     NetworkSpec
         Populations ``lif`` (140·scale), ``ahp`` (100·scale, paper AHP parameters),
-        ``out`` (10, ``li``); input group ``pix`` (80·scale); projections from the
+        ``out`` (10, ``li``); input group ``pixels`` (80·scale); projections from the
         input to both spiking populations, all four recurrent ones, and both spiking
         populations to the readout. Readout: ``out.v`` at the last step.
     """
@@ -97,10 +97,10 @@ def smnist_shaped_network(seed: int = 0, scale: float = 1.0, density: float = 0.
     n_in, n_lif, n_ahp = (max(1, int(round(n * scale))) for n in (80, 140, 100))
     n_out = 10
     p = min(1.0, density / scale)
-    sizes = {"pix": n_in, "lif": n_lif, "ahp": n_ahp, "out": n_out}
+    sizes = {"pixels": n_in, "lif": n_lif, "ahp": n_ahp, "out": n_out}
     projections = [
-        _projection(rng, "in_lif", "pix", "lif", n_in, n_lif, p, _W_IN_MEAN, _W_IN_SD, "excitatory"),
-        _projection(rng, "in_ahp", "pix", "ahp", n_in, n_ahp, p, _W_IN_MEAN, _W_IN_SD, "excitatory"),
+        _projection(rng, "in_lif", "pixels", "lif", n_in, n_lif, p, _W_IN_MEAN, _W_IN_SD, "excitatory"),
+        _projection(rng, "in_ahp", "pixels", "ahp", n_in, n_ahp, p, _W_IN_MEAN, _W_IN_SD, "excitatory"),
     ]
     for pre in ("lif", "ahp"):
         for post in ("lif", "ahp"):
@@ -112,7 +112,7 @@ def smnist_shaped_network(seed: int = 0, scale: float = 1.0, density: float = 0.
     return NetworkSpec(
         populations=[Population("lif", n_lif, "lif"), Population("ahp", n_ahp, "ahp"),
                      Population("out", n_out, "li")],
-        inputs=[InputGroup("pix", n_in)],
+        inputs=[InputGroup("pixels", n_in)],
         projections=projections,
         readout=Readout("out"),
         metadata={"name": f"random sMNIST-shaped network (scale {scale:g}, seed {seed})",
@@ -135,7 +135,7 @@ def smnist_shaped_inputs(n_samples: int, seed: int = 0, scale: float = 1.0,
     Returns
     -------
     SpikeTrains
-        Input group ``pix`` with ``80*scale`` channels, ``n_samples`` samples of ``n_steps``.
+        Input group ``pixels`` with ``80*scale`` channels, ``n_samples`` samples of ``n_steps``.
     """
     n_in = max(1, int(round(80 * scale)))
     rng = np.random.default_rng(seed)
@@ -151,4 +151,4 @@ def smnist_shaped_inputs(n_samples: int, seed: int = 0, scale: float = 1.0,
         dense[cue_start:, cue] = True
         st, ch = np.nonzero(dense)
         events.append(np.stack([np.full(len(st), s), st, ch], axis=1))
-    return SpikeTrains(n_samples, n_steps, {"pix": n_in}, {"pix": np.concatenate(events)})
+    return SpikeTrains(n_samples, n_steps, {"pixels": n_in}, {"pixels": np.concatenate(events)})
