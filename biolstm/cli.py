@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "demo": ("biolstm.commands.demo", "run the main job: a real simulation with a printed summary"),
     "check": ("biolstm.commands.check", "does a network (NetworkSpec .npz or Brian2 .py) fit on Loihi?"),
+    "backends": ("biolstm.commands.backends", "list Brian2 backends (CPU/GPU) that work here, why not, what to install"),
     "train": ("biolstm.commands.train", "train the sMNIST AHP network or the LSTM baseline (torch)"),
     "eval": ("biolstm.commands.eval", "evaluate sMNIST weights: accuracy, firing rates, Loihi cost"),
 }
