@@ -17,6 +17,7 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "demo": ("biolstm.commands.demo", "run the main job: a real simulation with a printed summary"),
+    "sweep": ("biolstm.commands.sweep", "parameter study from a TOML/YAML config -> one tidy table + plots"),
 }
 
 

@@ -1,0 +1,211 @@
+"""Built-in sweep runners: what one point of a parameter study simulates.
+
+``poisson_network``
+    A recurrent network of LIF and adaptive (AHP or ALIF) neurons driven by Poisson
+    input, simulated with :func:`biolstm.brian.simulate`. Varies network size, the
+    fraction of adaptive neurons, tau_AHP, AHP strength, dt, weight bits ...
+``neuron_step``
+    One neuron (LIF, AHP or ALIF) under a constant current step, simulated in Brian2:
+    f-I curves and spike-frequency adaptation of single cells.
+
+Training runners (sMNIST, STORE-RECALL) live next to their tasks and register
+themselves here when those modules are present (see :mod:`biolstm.studies`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from biolstm.studies.registry import RunOutput, register_runner
+
+__all__ = ["POISSON_DEFAULTS", "NEURON_STEP_DEFAULTS", "poisson_network_spec",
+           "quantize_weights", "poisson_network", "neuron_step"]
+
+POISSON_DEFAULTS = {
+    "n_neurons": 200,          # recurrent neurons in total
+    "frac_adaptive": 0.5,      # fraction of them that are adaptive
+    "adaptive_model": "ahp",   # "ahp" (AHP current) or "alif" (adaptive threshold, matched)
+    "tau_m_ms": 20.0,
+    "tau_ahp_ms": 700.0,       # AHP (or threshold-adaptation) time constant
+    "delta_I_ahp_pA": 24.0,    # AHP jump per spike (ALIF: delta_theta = R_m * this)
+    "dt_ms": 1.0,
+    "n_inputs": 80,
+    "input_rate_hz": 20.0,
+    "p_in": 0.2,               # input connection probability
+    "w_in_mV": 3.5,            # mean input weight
+    "w_in_sd_mV": 1.0,
+    "p_rec": 0.1,              # recurrent connection probability
+    "w_rec_sd_mV": 1.5,        # recurrent weights ~ N(0, sd)
+    "duration_ms": 1000.0,     # per sample
+    "n_samples": 2,
+    "weight_bits": 0,          # 0: float weights; b >= 2: sign + (b-1) magnitude bits
+    "early_ms": 100.0,         # window for the onset rate (adaptation metrics)
+    "backend": "numpy",
+}
+
+
+def quantize_weights(w: np.ndarray, bits: int) -> np.ndarray:
+    """Round ``w`` to ``k * step`` with integer ``|k| <= 2**(bits-1) - 1``.
+
+    ``step = max|w| / (2**(bits-1) - 1)``, so the largest weight is kept exactly and
+    weights below ``step/2`` vanish (fewer synapses). ``bits = 0`` returns ``w``
+    unchanged. This is a plain uniform sign-magnitude grid (Loihi 1: 8 magnitude bits
+    plus sign is ``bits = 9``), not the Loihi quantizer with its exponents.
+    """
+    if bits == 0:
+        return w
+    if bits < 2:
+        raise ValueError(f"weight_bits = {bits}: use 0 (float weights) or at least 2 "
+                         f"(one sign bit plus magnitude bits)")
+    levels = 2 ** (bits - 1) - 1
+    peak = float(np.max(np.abs(w))) if w.size else 0.0
+    if peak == 0.0:
+        return w
+    step = peak / levels
+    return np.round(w / step) * step
+
+
+def poisson_network_spec(params: dict, seed: int):
+    """The ``poisson_network`` runner's NetworkSpec for ``params`` (see POISSON_DEFAULTS).
+
+    One input matrix ``[n_inputs, N]`` and one recurrent matrix ``[N, N]`` are drawn
+    from ``seed``; the last ``round(frac_adaptive*N)`` neurons form the population
+    ``adaptive``, the others ``lif``. The same seed therefore gives the same wiring
+    for every fraction of adaptive neurons, tau_AHP and AHP strength.
+    """
+    from brian2 import Mohm, mV, ms, pA, volt
+
+    from biolstm.neurons import AHPParams, ALIFParams
+    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
+
+    n = int(params["n_neurons"])
+    if n < 1:
+        raise ValueError(f"n_neurons = {n} must be >= 1")
+    frac = float(params["frac_adaptive"])
+    if not 0.0 <= frac <= 1.0:
+        raise ValueError(f"frac_adaptive = {frac} must lie in [0, 1]")
+    n_ad = int(round(frac * n))
+    n_lif = n - n_ad
+    rng = np.random.default_rng(seed)
+    n_in = int(params["n_inputs"])
+    w_in = np.abs(rng.normal(params["w_in_mV"], params["w_in_sd_mV"], (n_in, n)))
+    w_in *= rng.random((n_in, n)) < params["p_in"]
+    w_rec = rng.normal(0.0, params["w_rec_sd_mV"], (n, n))
+    w_rec *= rng.random((n, n)) < params["p_rec"]
+    np.fill_diagonal(w_rec, 0.0)
+    bits = int(params["weight_bits"])
+    w_in = quantize_weights(w_in, bits) * 1e-3  # volt
+    w_rec = quantize_weights(w_rec, bits) * 1e-3
+
+    membrane = {"tau_m": params["tau_m_ms"] * ms}
+    ahp = AHPParams(tau_m=params["tau_m_ms"] * ms, tau_ahp=params["tau_ahp_ms"] * ms,
+                    delta_I_ahp=params["delta_I_ahp_pA"] * pA, R_m=100 * Mohm)
+    model = params["adaptive_model"]
+    if model == "ahp":
+        ad_params = {"tau_m": ahp.tau_m, "tau_ahp": ahp.tau_ahp, "delta_I_ahp": ahp.delta_I_ahp}
+    elif model == "alif":
+        matched = ALIFParams.matched_to(ahp)
+        ad_params = {"tau_m": matched.tau_m, "tau_a": matched.tau_a,
+                     "delta_theta": matched.delta_theta}
+    else:
+        raise ValueError(f"adaptive_model = {model!r} must be 'ahp' or 'alif'")
+
+    pops, index = [], {}
+    if n_lif:
+        pops.append(Population("lif", n_lif, "lif", membrane))
+        index["lif"] = slice(0, n_lif)
+    if n_ad:
+        pops.append(Population("adaptive", n_ad, model, ad_params))
+        index["adaptive"] = slice(n_lif, n)
+    projections = []
+    for post, cols in index.items():
+        block = w_in[:, cols]
+        if np.any(block):
+            projections.append(Projection(f"in_{post}", "poisson", post, block, weight_unit=volt,
+                                          sign="excitatory"))
+        for pre, rows in index.items():
+            block = w_rec[rows, cols]
+            if np.any(block):
+                projections.append(Projection(f"{pre}_{post}", pre, post, block, weight_unit=volt))
+    return NetworkSpec(
+        populations=pops, inputs=[InputGroup("poisson", n_in)], projections=projections,
+        dt=params["dt_ms"] * ms,
+        metadata={"name": "poisson_network", "seed": int(seed),
+                  "params": {k: v for k, v in params.items()}})
+
+
+@register_runner("poisson_network", defaults=POISSON_DEFAULTS,
+                 metrics=("rates", "adaptation", "adaptation_current", "network_size"))
+def poisson_network(params: dict, seed: int) -> RunOutput:
+    """Recurrent LIF + adaptive network under Poisson input, simulated in Brian2."""
+    from brian2 import Hz
+
+    from biolstm.brian import simulate
+    from biolstm.encoding import poisson_spike_trains
+
+    spec = poisson_network_spec(params, seed)
+    dt = spec.dt
+    n_steps = int(round(params["duration_ms"] / params["dt_ms"]))
+    inputs = poisson_spike_trains("poisson", int(params["n_inputs"]), params["input_rate_hz"] * Hz,
+                                  n_steps, dt, int(params["n_samples"]), seed=[seed, 1])
+    activity = simulate(spec, inputs, params["backend"], progress=False)
+    early = max(1, int(round(params["early_ms"] / params["dt_ms"])))
+    return RunOutput(spec=spec, activity=activity, extras={"early_steps": early})
+
+
+NEURON_STEP_DEFAULTS = {
+    "model": "ahp",            # "lif", "ahp" or "alif" (alif matched to the AHP parameters)
+    "I_ext_pA": 300.0,         # current step amplitude
+    "tau_m_ms": 20.0,
+    "tau_ahp_ms": 700.0,
+    "delta_I_ahp_pA": 24.0,
+    "t_ref_ms": 0.0,
+    "dt_ms": 0.1,
+    "duration_ms": 2000.0,
+    "early_ms": 100.0,
+    "backend": "numpy",
+}
+
+
+@register_runner("neuron_step", defaults=NEURON_STEP_DEFAULTS,
+                 metrics=("rates", "adaptation", "isi", "rate_theory"))
+def neuron_step(params: dict, seed: int) -> RunOutput:
+    """One neuron under a constant current step (Brian2): f-I curves and adaptation."""
+    import brian2 as b2
+    from brian2 import ms, pA
+
+    from biolstm.activity import Activity
+    from biolstm.brian.backends import activated
+    from biolstm.neurons import AHPParams, ALIFParams, get_model
+
+    ahp = AHPParams(tau_m=params["tau_m_ms"] * ms, tau_ahp=params["tau_ahp_ms"] * ms,
+                    delta_I_ahp=params["delta_I_ahp_pA"] * pA, t_ref=params["t_ref_ms"] * ms)
+    model_name = params["model"]
+    if model_name == "ahp":
+        p = ahp
+    elif model_name == "alif":
+        p = ALIFParams.matched_to(ahp)
+    elif model_name == "lif":
+        p = get_model("lif").make_params({"tau_m": ahp.tau_m, "t_ref": ahp.t_ref})
+    else:
+        raise ValueError(f"model = {model_name!r} must be 'lif', 'ahp' or 'alif'")
+    model = get_model(model_name)
+    dt = params["dt_ms"] * ms
+    n_steps = int(round(params["duration_ms"] / params["dt_ms"]))
+    with activated(params["backend"]):
+        group = b2.NeuronGroup(1, dt=dt, name="neuron", **model.brian_kwargs(p))
+        for var, value in model.initial_values(p).items():
+            setattr(group, var, value)
+        group.I_ext = params["I_ext_pA"] * pA
+        mon = b2.SpikeMonitor(group)
+        net = b2.Network(group, mon)
+        net.run(n_steps * dt)
+        steps = np.rint(np.asarray(mon.t[:]) / float(dt)).astype(np.int64)
+    steps = steps[steps < n_steps]
+    events = np.stack([np.zeros_like(steps), steps, np.zeros_like(steps)], axis=1)
+    activity = Activity(dt=float(dt), n_samples=1, n_steps=n_steps,
+                        population_sizes={"neuron": 1}, spikes={"neuron": events},
+                        backend=params["backend"])
+    early = max(1, int(round(params["early_ms"] / params["dt_ms"])))
+    return RunOutput(activity=activity,
+                     extras={"early_steps": early, "population_models": {"neuron": (model, p)}})
