@@ -138,6 +138,9 @@ def activated(name: str, directory: str | os.PathLike | None = None) -> Iterator
         return
     project = Path(directory) if directory is not None else Path(
         tempfile.mkdtemp(prefix="biolstm_standalone_"))
+    previous_make_args = list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)
+    # Brian2's default "-j" starts every compile job at once; bound it by the CPU count.
+    brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]
     set_device("cpp_standalone", directory=str(project), build_on_run=False)
     try:
         yield project
@@ -145,3 +148,4 @@ def activated(name: str, directory: str | os.PathLike | None = None) -> Iterator
         get_device().reinit()
         reset_device()
         brian2.prefs.codegen.target = previous_target
+        brian2.prefs.devices.cpp_standalone.extra_make_args_unix = previous_make_args
