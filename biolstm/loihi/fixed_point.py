@@ -8,19 +8,28 @@ so the numbers that are checked are the numbers that are emulated.
 Conventions (Loihi 1, ``../shared/reference/loihi.md`` §2a-§2b and
 ``paper_model.md`` §1.4), all values plain Python/numpy integers:
 
-* decays are given as NxSDK accepts them: ``decay_u``, ``decay_v`` in ``0..4096``;
-  one step keeps ``x - sign(x)*floor(|x|*decay/4096)`` (truncation toward zero);
-  ``4096`` on the current means "only this step's input" (full decay);
-* a synapse adds ``weight_mant * 2**(6 + weight_exp)`` to the target's current;
+* decays are effective values in ``0..4096``: one step keeps
+  ``x - sign(x)*floor(|x|*decay/4096)`` (truncation toward zero); ``decay_u = 4096``
+  means "only this step's input" (full decay). (Loihi 1 stores the current decay as
+  ``decay_u - 1``; that hidden offset is already applied here.)
+* a synapse adds ``weight_mant * 2**(6 + weight_exp)`` to the target's current ``u``
+  (``weight_exp >= -6``, so this is an integer);
+* each step ``u = decay(u, decay_u) + input``; ``v = decay(v, decay_v) + u + bias``
+  (``+ aux`` for an AHP neuron), where ``bias = bias_mant * 2**bias_exp``;
 * the threshold is ``vth_mant * 2**6`` and a compartment spikes when ``v > vth`` (strict),
-  then ``v = 0``; ``refractory_delay`` in ``1..63`` (1 = no blocked step);
+  then ``v = 0``; ``refractory_delay`` in ``1..63`` (1 = no blocked step; while blocked
+  ``v`` is held at 0 and input is dropped);
 * an AHP neuron is two compartments on one core: an auxiliary compartment that never
-  spikes, receives its soma's spikes through an inhibitory synapse of
+  spikes, receives its soma's spikes through a synapse of effective weight
   ``-aux_weight_mant * 2**(6 + aux_weight_exp)`` one step later, decays with
-  ``aux_decay_v`` (and ``aux_decay_u``), and whose voltage is added to the soma's input
-  each step;
+  ``aux_decay_v`` (its current with ``aux_decay_u``), and whose voltage is added to the
+  soma's input each step (updated before the soma). ``aux_weight_mant > 0`` is an
+  inhibitory synapse (the AHP case); a negative value means an excitatory one;
 * spikes of compartments reach their targets one step after they are emitted; input
-  spikes in the step they are injected; ``delay_steps`` adds to both.
+  spikes in the step they are injected; ``delay_steps`` adds to both;
+* the float model's membrane value is ``v_offset_volt + v * volt_per_unit``
+  (``v_offset_volt`` is the reset value, Loihi's 0), and every sample starts at
+  ``v = v_init``, aux and ``u`` at 0.
 """
 
 from __future__ import annotations
@@ -42,21 +51,37 @@ class QuantizedPopulation:
     name : str
     size : int
     model : str
-        ``"lif"``, ``"ahp"`` (two compartments) or ``"li"`` (non-spiking readout).
+        Loihi form: ``"lif"``, ``"ahp"`` (soma + auxiliary compartment) or ``"li"``
+        (non-spiking readout). ALIF populations arrive here as ``"ahp"`` (see
+        ``source_model``).
     decay_u, decay_v : int
-        Current and voltage decay in 0..4096 (see module docstring).
+        Current and voltage decay (see module docstring); ``decay_v`` in 0..4095,
+        ``decay_u`` in 1..4096.
     vth_mant : int
         Threshold mantissa 1..131071 (threshold = ``vth_mant * 64``); non-spiking
         populations use the largest value and ``spiking = False``.
     refractory_delay : int
         1..63; the compartment is held for ``refractory_delay - 1`` steps after a spike.
     volt_per_unit : float
-        Volts of the float model per integer voltage unit (the scale the quantizer chose).
+        Volts (SI unit of the membrane) of the float model per integer voltage unit.
     spiking : bool
     bias_mant, bias_exp : int
-        Constant input ``bias_mant * 2**bias_exp`` per step (0 unless the model has one).
+        Constant input ``bias_mant * 2**bias_exp`` per step (0 unless the resting
+        potential differs from the reset value).
     aux_decay_u, aux_decay_v, aux_weight_mant, aux_weight_exp : int or None
         The AHP auxiliary compartment (only for ``model == "ahp"``).
+    v_offset_volt : float
+        Float membrane value that Loihi's ``v = 0`` stands for (the reset value).
+    v_init : int
+        Membrane value every sample starts from (integer units).
+    source_model : str
+        The model it came from (``"lif"``, ``"ahp"``, ``"alif"``, ``"li"``, ``"brian2:..."``).
+    compartments_per_neuron : int
+        Loihi compartments one neuron uses (2 for an AHP neuron on Loihi 1, 1 on Loihi 2).
+    error : dict
+        Quantization error of the parameters (``vth_rel``, ``retained_v``...).
+    notes : list of str
+        Approximations made (e.g. an ALIF population mapped onto the AHP form).
     """
 
     name: str
@@ -74,35 +99,70 @@ class QuantizedPopulation:
     aux_decay_v: int | None = None
     aux_weight_mant: int | None = None
     aux_weight_exp: int | None = None
+    v_offset_volt: float = 0.0
+    v_init: int = 0
+    source_model: str = ""
+    compartments_per_neuron: int | None = None
+    error: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.compartments_per_neuron is None:
+            self.compartments_per_neuron = 2 if self.model == "ahp" else 1
+        if not self.source_model:
+            self.source_model = self.model
 
     @property
-    def compartments_per_neuron(self) -> int:
-        """Loihi compartments one neuron of this population uses."""
-        return 2 if self.model == "ahp" else 1
+    def vth(self) -> int:
+        """Effective threshold in integer voltage units (``vth_mant * 64``)."""
+        return int(self.vth_mant) << 6
+
+    @property
+    def bias(self) -> int:
+        """Effective bias per step in integer voltage units."""
+        return int(self.bias_mant) * (1 << int(self.bias_exp))
+
+    @property
+    def aux_weight(self) -> int | None:
+        """Effective input of one spike to the auxiliary compartment (negative = AHP)."""
+        if self.aux_weight_mant is None:
+            return None
+        return -int(self.aux_weight_mant) * (1 << (6 + int(self.aux_weight_exp)))
+
+    def profile(self) -> tuple:
+        """Compartment profile (decays, refractory, bias) that takes a register per core."""
+        return (self.decay_u, self.decay_v, self.refractory_delay, self.bias_mant, self.bias_exp)
 
 
 @dataclass
 class QuantizedProjection:
-    """Fixed-point synapses of one projection (one synapse format for all of them).
+    """Fixed-point synapses of one projection.
 
     Attributes
     ----------
     name, pre, post : str
-    pre_index, post_index : ndarray of int64, shape (n_synapses,)
+    pre_index, post_index : ndarray of int (int32 or int64), shape (n_synapses,)
         Synapses sorted by ``(pre, post)``.
-    weight_mant : ndarray of int64, shape (n_synapses,)
-        Signed mantissas after rounding (a multiple of ``2**(8 - num_weight_bits [+1 if mixed])``).
+    weight_mant : ndarray of int (int16 or wider), shape (n_synapses,)
+        Signed mantissas after rounding (multiples of the format's grid step). Cast to
+        int64 before arithmetic (see :attr:`effective_weights`).
     weight_exp : int
-        Shared exponent, effective weight ``weight_mant * 2**(6 + weight_exp)``.
+        Shared exponent, effective weight ``weight_mant * 2**(6 + weight_exp)``;
+        always ``>= -6``.
     sign_mode : str
-        ``"excitatory"``, ``"inhibitory"`` or ``"mixed"``.
+        ``"excitatory"``, ``"inhibitory"``, ``"mixed"``, or ``"split"`` (a mixed-sign
+        projection stored as one excitatory and one inhibitory format, each with an
+        8-bit magnitude, as Rao et al. did).
     num_weight_bits : int
-        Mantissa bits in {1,2,3,4,5,6,8}.
-    delay_steps : ndarray of int64, shape (n_synapses,)
-        Extra delay per synapse in steps (0..62 on Loihi 1 with 6 delay bits).
+        Mantissa bits in {1,2,3,4,5,6,8} (magnitude bits per format for ``"split"``).
+    delay_steps : ndarray of int, shape (n_synapses,)
+        Extra delay per synapse in steps (may be a read-only broadcast view of 0).
     error : dict
-        Quantization error of this projection (e.g. ``max_abs_volt``,
-        ``rms_rel``, ``n_rounded_to_zero``), as the quantizer reports it.
+        Quantization error (``max_abs_volt``, ``rms_rel``, ``n_rounded_to_zero``...).
+    n_pre, n_post : int
+        Sizes of source and target.
+    pre_is_input : bool
+        True when the source is an input group (host-injected spikes).
     """
 
     name: str
@@ -116,12 +176,29 @@ class QuantizedProjection:
     num_weight_bits: int
     delay_steps: np.ndarray
     error: dict[str, Any] = field(default_factory=dict)
+    n_pre: int = 0
+    n_post: int = 0
+    pre_is_input: bool = False
+
+    @property
+    def n_synapses(self) -> int:
+        return int(len(self.weight_mant))
 
     @property
     def effective_weights(self) -> np.ndarray:
-        """Integer increments added to the target's current per spike."""
-        return self.weight_mant.astype(np.int64) << (6 + self.weight_exp) if self.weight_exp >= -6 \
-            else self.weight_mant.astype(np.int64) // (1 << -(6 + self.weight_exp))
+        """Integer increments (int64) added to the target's current per spike."""
+        return self.weight_mant.astype(np.int64) << (6 + self.weight_exp)
+
+    @property
+    def n_formats(self) -> int:
+        """Synapse formats this projection uses (2 for ``"split"`` with both signs)."""
+        if self.sign_mode != "split":
+            return 1
+        return int((self.weight_mant > 0).any()) + int((self.weight_mant < 0).any())
+
+    @property
+    def max_delay(self) -> int:
+        return int(self.delay_steps.max()) if len(self.delay_steps) else 0
 
 
 @dataclass
@@ -131,7 +208,7 @@ class QuantizedNetwork:
     Attributes
     ----------
     chip : str
-        Chip description used (``"loihi1"``, ``"loihi2"``).
+        Chip description used (``"loihi1"``, ``"loihi2"``, or a file's chip name).
     dt : float
         Seconds of the float model per Loihi step.
     inputs : dict of str to int
@@ -140,8 +217,14 @@ class QuantizedNetwork:
     projections : list of QuantizedProjection
     readout : tuple of (population, variable, at) or None
     conventions : dict of str to str
-        The settings that differ between tools (loihi.md §7): ``weight_rounding``,
-        ``tau_to_decay``, ... so every report can state them.
+        The settings that differ between tools (loihi.md §7) with a description, so
+        every report can state them.
+    settings : dict
+        All mapper settings used (:class:`~biolstm.loihi.settings.LoihiSettings`).
+    violations : list of Violation
+        Problems found while quantizing (only when quantized with ``strict=False``;
+        the offending values were clamped to the nearest representable value).
+    notes : list of str
     """
 
     chip: str
@@ -151,6 +234,9 @@ class QuantizedNetwork:
     projections: list[QuantizedProjection]
     readout: tuple[str, str, str] | None = None
     conventions: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    violations: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def population(self, name: str) -> QuantizedPopulation:
         """The population called ``name``."""
@@ -158,3 +244,51 @@ class QuantizedNetwork:
             if pop.name == name:
                 return pop
         raise KeyError(f"no population {name!r}; populations are {[p.name for p in self.populations]}")
+
+    def projection(self, name: str) -> QuantizedProjection:
+        """The projection called ``name``."""
+        for proj in self.projections:
+            if proj.name == name:
+                return proj
+        raise KeyError(f"no projection {name!r}; projections are {[p.name for p in self.projections]}")
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    @property
+    def n_synapses(self) -> int:
+        return sum(p.n_synapses for p in self.projections)
+
+    def parameters_table(self):
+        """pandas DataFrame: one row per population with its integer parameters and errors."""
+        import pandas as pd
+
+        rows = []
+        for p in self.populations:
+            rows.append({
+                "population": p.name, "size": p.size, "model": p.model, "from": p.source_model,
+                "decay_v": p.decay_v, "decay_u": p.decay_u, "vth_mant": p.vth_mant if p.spiking else None,
+                "refractory_delay": p.refractory_delay, "bias": p.bias,
+                "aux_decay_v": p.aux_decay_v, "aux_weight": p.aux_weight,
+                "volt_per_unit": p.volt_per_unit,
+                "vth_rel_error": p.error.get("vth_rel"),
+                "tau_v_eff_steps": p.error.get("tau_v_eff_steps"),
+            })
+        return pd.DataFrame(rows)
+
+    def weights_table(self):
+        """pandas DataFrame: one row per projection with format and quantization error."""
+        import pandas as pd
+
+        rows = []
+        for q in self.projections:
+            rows.append({
+                "projection": q.name, "pre": q.pre, "post": q.post, "synapses": q.n_synapses,
+                "sign_mode": q.sign_mode, "bits": q.num_weight_bits, "weight_exp": q.weight_exp,
+                "max_delay": q.max_delay,
+                "max_abs_error": q.error.get("max_abs"), "unit": q.error.get("unit"),
+                "rms_rel_error": q.error.get("rms_rel"),
+                "rounded_to_zero": q.error.get("n_rounded_to_zero", 0),
+            })
+        return pd.DataFrame(rows)

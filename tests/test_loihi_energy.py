@@ -1,0 +1,135 @@
+"""Energy and latency model: per-event sums written out by hand for a tiny network."""
+
+import numpy as np
+import pytest
+from brian2 import mV
+
+from biolstm.activity import Activity
+from biolstm.encoding import SpikeTrains
+from biolstm.loihi.check import check
+from biolstm.loihi.energy import estimate
+from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
+
+pJ, ns = 1e-12, 1e-9
+
+
+def tiny_spec(filler=0):
+    """x (2 inputs) -> a (2 LIF) -> b (2 LIF).
+
+    x0 -> a0; x1 -> a0, a1; a0 -> b0, b1; a1 -> b1.
+    """
+    pops = [Population("a", 2, "lif")]
+    if filler:
+        pops.append(Population("filler", filler, "lif"))
+    pops.append(Population("b", 2, "lif"))
+    return NetworkSpec(
+        pops,
+        [Projection("xa", "x", "a", np.array([[2.0, 0.0], [2.0, 2.0]]) * mV),
+         Projection("ab", "a", "b", np.array([[2.0, 2.0], [0.0, 2.0]]) * mV)],
+        [InputGroup("x", 2)],
+    )
+
+
+def tiny(filler=0, **kw):
+    """check() of :func:`tiny_spec`."""
+    return check(tiny_spec(filler), **kw)
+
+
+def activity(report):
+    """One sample of 3 steps: a0 fires at step 0, a1 at step 1, b1 at step 2; x1 at step 0."""
+    sizes = {p.name: p.size for p in report.qnet.populations}
+    spikes = {name: np.zeros((0, 3), dtype=np.int64) for name in sizes}
+    spikes["a"] = np.array([[0, 0, 0], [0, 1, 1]])
+    spikes["b"] = np.array([[0, 2, 1]])
+    act = Activity(dt=1e-3, n_samples=1, n_steps=3, population_sizes=sizes, spikes=spikes,
+                   input_counts={"x": np.array([[1, 0, 0]])})
+    inputs = SpikeTrains(1, 3, {"x": 2}, {"x": np.array([[0, 0, 1]])})
+    return act, inputs
+
+
+def test_davies2018_per_event_sums_by_hand():
+    r = tiny()
+    assert r.placement.n_cores == 1
+    act, inputs = activity(r)
+    e = estimate(r, act, "davies2018", inputs=inputs)
+    # 4 compartments x 3 steps, all counted active (upper bound): 81 pJ each
+    assert e.components_J["neuron_updates"] == pytest.approx(81 * 12 * pJ)
+    # synaptic ops: a0 -> 2, a1 -> 1, b1 -> 0, x1 -> 2 (a0, a1): 5 x 23.6 pJ
+    assert e.counts["synaptic_ops"] == 5
+    assert e.components_J["synaptic_ops"] == pytest.approx(5 * 23.6 * pJ)
+    # messages: a0 and a1 each reach one core (b1 has no targets): 2 x 1.7 pJ; no hops on one core
+    assert e.components_J["messages"] == pytest.approx(2 * 1.7 * pJ)
+    assert e.components_J["hops"] == 0
+    # latency per step: max over cores (8.4*4 + 3.5*synops) + route 2.1 if a routed spike
+    # + 2.1 per injected spike + barrier 113 ns (1 tile)
+    step0 = 8.4 * 4 + 3.5 * 4 + 2.1 + 2.1 + 113   # a0 (2 synops) and x1 (2 synops)
+    step1 = 8.4 * 4 + 3.5 * 1 + 2.1 + 113
+    step2 = 8.4 * 4 + 113                         # b1 fires but sends nothing
+    latency = (step0 + step1 + step2) * ns
+    assert e.latency_per_inference_s == pytest.approx(latency)
+    # input injection: 1 message (1.7 pJ) + x86 18.5 mW during the step with input
+    assert e.components_J["input_injection"] == pytest.approx(1.7 * pJ + 0.0185 * step0 * ns)
+    # static: 104 mW for one chip over the latency
+    assert e.components_J["static"] == pytest.approx(0.104 * latency)
+    total = 81 * 12 * pJ + 5 * 23.6 * pJ + 2 * 1.7 * pJ + 1.7 * pJ + 0.0185 * step0 * ns + 0.104 * latency
+    assert e.energy_per_inference_J == pytest.approx(total)
+    assert e.edp_Js == pytest.approx(total * latency)
+    table = e.table()
+    assert set(table["model"]) == {"davies2018"}
+    assert "davies2018" in e.to_text()
+
+
+def test_sanafe_per_event_sums_by_hand():
+    r = tiny()
+    act, inputs = activity(r)
+    e = estimate(r, act, "sanafe", inputs=inputs)
+    # 51.2 pJ per mapped compartment and step, 21.6 per update (all), 69.3 per spike (3 spikes)
+    assert e.components_J["neuron_updates"] == pytest.approx((51.2 + 21.6) * 12 * pJ)
+    assert e.components_J["spikes_out"] == pytest.approx(69.3 * 3 * pJ)
+    assert e.components_J["messages"] == pytest.approx(111 * 2 * pJ)
+    assert e.components_J["synaptic_ops"] == pytest.approx(33.6 * 5 * pJ)
+    # step time: max(neuron side, message side) + 5.1 ns per injected spike + sync 600 ns (1 tile)
+    # neuron side: 6.0*4 + 3.7*4 + 30*fired + 5.1*messages sent; message side: 16*received + 4.7*synops
+    step0 = max(24 + 14.8 + 30 + 5.1, 16 * 2 + 4.7 * 4) + 5.1 + 600
+    step1 = max(24 + 14.8 + 30 + 5.1, 16 * 1 + 4.7 * 1) + 600
+    step2 = max(24 + 14.8 + 30, 0) + 600
+    assert e.latency_per_inference_s == pytest.approx((step0 + step1 + step2) * ns)
+    assert e.components_J["input_injection"] == pytest.approx(111 * pJ + 0.0185 * step0 * ns)
+
+
+def test_hops_between_tiles():
+    # a on core 0 (tile 0), a filler on cores 1-4, b on core 5 = tile 1 = mesh (x 0, y 1):
+    # each message from a to b crosses 1 north-south hop
+    r = tiny(filler=4 * 1024, pack=False)
+    assert r.placement.where("b", 0) == (5, 0)
+    act, inputs = activity(r)
+    e = estimate(r, act, "davies2018", inputs=inputs)
+    assert e.counts["hops_ns"] == 2 and e.counts["hops_ew"] == 0
+    assert e.components_J["hops"] == pytest.approx(2 * 4.0 * pJ)
+    assert estimate(r, act, "sanafe", inputs=inputs).components_J["hops"] == pytest.approx(2 * 4.2 * pJ)
+    # 4100 compartments on 6 cores in 2 tiles: barrier 113 + (465-113)*(2-1)/31 ns
+    assert any("2 tile(s)" in a for a in e.assumptions)
+
+
+def test_active_input_lower_bound_and_mean_fanout_without_channels():
+    r = tiny()
+    act, inputs = activity(r)
+    low = estimate(r, act, "davies2018", active="input", inputs=inputs)
+    # receivers are counted in the step the spike is sent (when its synaptic operations run):
+    # step 0: a0, a1 (from x1), b0, b1 (from a0), a0 fired -> {a0, a1, b0, b1} = 4
+    # step 1: b1 (from a1), a1 fired -> 2;  step 2: b1 fired -> 1;  total 7 of 12
+    assert low.counts["active_compartment_steps"] == 7
+    assert low.components_J["neuron_updates"] == pytest.approx((81 * 7 + 52 * 5) * pJ)
+    # without channel identities an input spike is charged the mean fan-out: (1 + 2)/2 = 1.5 synops
+    mean = estimate(r, act, "davies2018")
+    assert mean.counts["synaptic_ops"] == pytest.approx(3 + 1.5)
+    assert any("mean fan-out" in a for a in mean.assumptions)
+
+
+def test_loihi2_has_no_published_energy_model():
+    r = tiny(chip="loihi2")
+    act, _ = activity(r)
+    from biolstm.loihi.chips import ChipError
+
+    with pytest.raises(ChipError, match="no energy model"):
+        estimate(r, act, "davies2018")
