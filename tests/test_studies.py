@@ -314,3 +314,36 @@ def test_folder_of_another_sweep_is_refused(reference, tmp_path):
     other = {"name": "other", "runner": "neuron_step", "parameters": {"I_ext_pA": [100.0]}}
     with pytest.raises(SweepError, match="holds the sweep 'fi_small'"):
         run_sweep(other, ref.out_dir, progress=False)
+
+
+# -- Loihi metrics (the mapper of issue 3) ---------------------------------------------
+
+
+def test_loihi_cores_grow_with_network_size_without_simulating(tmp_path):
+    pytest.importorskip("biolstm.loihi.check")
+    cfg = {"name": "loihi_size", "runner": "poisson_network", "metrics": ["loihi_cores", "network_size"],
+           "fixed": {"simulate": False, "frac_adaptive": 0.5},
+           "parameters": {"n_neurons": [200, 1600, 4000]}}
+    table = run_sweep(cfg, tmp_path, workers=1, progress=False, plots=False).table
+    # independent lower bound: 1024 compartments per Loihi 1 core, an AHP neuron takes two
+    n_ad = np.round(0.5 * table.n_neurons)
+    compartments = (table.n_neurons - n_ad) + 2 * n_ad
+    assert (table.loihi_cores >= np.ceil(compartments / 1024)).all()
+    assert list(table.loihi_cores) == sorted(table.loihi_cores) and table.loihi_cores.iloc[-1] > 1
+    assert table.loihi_fits.all()
+    assert "recurrent_synops_per_sample" not in table  # nothing was simulated
+
+
+def test_loihi_energy_metric_charges_the_simulated_activity(tmp_path):
+    pytest.importorskip("biolstm.loihi.report")
+    cfg = {"name": "loihi_energy", "runner": "poisson_network", "metrics": ["rates", "loihi"],
+           "fixed": {"n_neurons": 60, "duration_ms": 200.0, "n_samples": 1},
+           "parameters": {"input_rate_hz": [5.0, 40.0]}}
+    table = run_sweep(cfg, tmp_path, workers=1, progress=False, plots=False).table
+    energy = [c for c in table.columns if c.startswith("loihi_energy_") and c.endswith("_uJ")]
+    assert energy, list(table.columns)
+    assert (table.loihi_cores == 1).all() and table.loihi_fits.all()
+    lo, hi = table.iloc[0], table.iloc[1]
+    assert hi.rate_all_hz > lo.rate_all_hz
+    for col in energy:  # more spikes, more synaptic events: more energy per inference
+        assert hi[col] > lo[col] > 0

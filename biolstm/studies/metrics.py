@@ -11,8 +11,8 @@ columns carry the population name before the unit (``rate_adaptive_hz``).
 ``network_size``       synapses and recurrent synaptic events per sample
 ``rate_theory``        closed-form LIF and quasi-static adaptive rates (``neuron_step``)
 ``accuracy``           readout accuracy against ``extras["labels"]``
-``loihi``              scalars of ``biolstm.loihi.report.loihi_summary`` (Loihi mapper)
-``loihi_cores``        cores, fit and violations from ``biolstm.loihi.check.check``
+``loihi``              fit, cores, energy/latency/EDP per inference (``loihi_summary``)
+``loihi_cores``        cores, chips, fit and violations (``biolstm.loihi.check.check``)
 =====================  ====================================================================
 
 Definitions
@@ -28,7 +28,6 @@ positive when intervals lengthen.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,8 @@ def population_models(out: RunOutput) -> dict[str, tuple[Any, Any]]:
 
 def _activity(out: RunOutput, metric: str):
     if out.activity is None:
-        raise ValueError(f"metric '{metric}' needs the run's activity; this runner returned none")
+        raise ValueError(f"metric '{metric}' needs the run's activity; this run did not simulate "
+                         f"(simulate = false?); drop the metric or simulate")
     return out.activity
 
 
@@ -244,42 +244,39 @@ def accuracy(out: RunOutput, params: dict) -> dict[str, float]:
     return {"accuracy": float(np.mean(pred == np.asarray(labels)))}
 
 
-def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}_{k}", v, into)
-    elif isinstance(value, (bool, np.bool_)):
-        into[prefix] = bool(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        v = value.item() if isinstance(value, np.generic) else value
-        if not (isinstance(v, float) and math.isinf(v)):
-            into[prefix] = v
-    elif isinstance(value, str) and len(value) <= 80:
-        into[prefix] = value
-
-
-@register_metric("loihi", description="Loihi summary (cores, energy, latency, EDP)",
+@register_metric("loihi", description="Loihi fit, cores, energy, latency and EDP per energy model",
                  requires=("biolstm.loihi.report",))
 def loihi(out: RunOutput, params: dict) -> dict[str, Any]:
-    """Every scalar of ``loihi_summary(spec, activity, chip)``, prefixed ``loihi_``."""
+    """From ``biolstm.loihi.report.loihi_summary(spec, activity, chip)``.
+
+    Columns: ``loihi_fits``, ``loihi_cores``, ``loihi_chips``, ``loihi_violations`` and,
+    for every energy model ``m`` of the chip, ``loihi_energy_<m>_uJ`` (per inference),
+    ``loihi_latency_<m>_ms`` (per inference) and ``loihi_edp_<m>_nJs``. The chip is the
+    parameter ``chip`` if the runner has one, else Loihi 1.
+    """
     from biolstm.loihi.report import loihi_summary
 
     if out.spec is None or out.activity is None:
         raise ValueError("metric 'loihi' needs the run's NetworkSpec and Activity")
     summary = loihi_summary(out.spec, out.activity, chip=params.get("chip", "loihi1"))
-    values: dict[str, Any] = {}
-    _flatten("loihi", summary, values)
+    values: dict[str, Any] = {"loihi_fits": bool(summary["fits"]), "loihi_cores": int(summary["cores"]),
+                              "loihi_chips": int(summary["chips"]),
+                              "loihi_violations": len(summary["violations"])}
+    for model, e in summary["energy"].items():
+        values[f"loihi_energy_{model}_uJ"] = float(e.energy_per_inference_J) * 1e6
+        values[f"loihi_latency_{model}_ms"] = float(e.latency_per_inference_s) * 1e3
+        values[f"loihi_edp_{model}_nJs"] = float(e.edp_Js) * 1e9
     return values
 
 
-@register_metric("loihi_cores", description="Loihi cores, fit and number of violations",
+@register_metric("loihi_cores", description="Loihi cores, chips, fit and number of violations",
                  requires=("biolstm.loihi.check",))
 def loihi_cores(out: RunOutput, params: dict) -> dict[str, Any]:
-    """``check(spec, chip)``: ``loihi_ok``, ``loihi_violations``, ``loihi_cores``."""
+    """``check(spec, chip)``: ``loihi_fits``, ``loihi_violations``, ``loihi_cores``, ``loihi_chips``."""
     from biolstm.loihi.check import check
 
     if out.spec is None:
         raise ValueError("metric 'loihi_cores' needs the run's NetworkSpec")
     report = check(out.spec, chip=params.get("chip", "loihi1"))
-    return {"loihi_ok": bool(report.ok), "loihi_violations": len(report.violations),
-            "loihi_cores": int(len(report.cores))}
+    return {"loihi_fits": bool(report.ok), "loihi_violations": len(report.errors),
+            "loihi_cores": int(report.placement.n_cores), "loihi_chips": int(report.placement.n_chips)}

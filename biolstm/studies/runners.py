@@ -41,6 +41,7 @@ POISSON_DEFAULTS = {
     "weight_bits": 0,          # 0: float weights; b >= 2: sign + (b-1) magnitude bits
     "early_ms": 100.0,         # window for the onset rate (adaptation metrics)
     "backend": "numpy",
+    "simulate": True,          # False: build the network only (size/Loihi-mapping studies)
 }
 
 
@@ -144,6 +145,8 @@ def poisson_network(params: dict, seed: int) -> RunOutput:
     from biolstm.encoding import poisson_spike_trains
 
     spec = poisson_network_spec(params, seed)
+    if not params["simulate"]:
+        return RunOutput(spec=spec)
     dt = spec.dt
     n_steps = int(round(params["duration_ms"] / params["dt_ms"]))
     inputs = poisson_spike_trains("poisson", int(params["n_inputs"]), params["input_rate_hz"] * Hz,
@@ -209,3 +212,143 @@ def neuron_step(params: dict, seed: int) -> RunOutput:
     early = max(1, int(round(params["early_ms"] / params["dt_ms"])))
     return RunOutput(activity=activity,
                      extras={"early_steps": early, "population_models": {"neuron": (model, p)}})
+
+
+# --------------------------------------------------------------------------------------
+# STORE-RECALL working memory (biolstm.tasks.store_recall)
+# --------------------------------------------------------------------------------------
+
+STORE_RECALL_DEFAULTS = {
+    "model": "ahp",            # adaptive population: "ahp", "alif", "lif" (control); "lstm" (train only)
+    "delay": 200,              # steps between STORE and RECALL
+    "window": 20,
+    "n_regular": 20,
+    "n_adaptive": 40,
+    "tau_ahp_ms": 700.0,
+    "delta_I_ahp_pA": 24.0,
+    "n_samples": 200,          # memory runner: samples for the decoder
+    "simulator": "torch",      # memory runner: "torch" or "brian2"
+    "iterations": 100,         # train runner
+    "batch_size": 32,
+    "lr": 1e-3,
+    "hidden": 32,              # LSTM units
+    "test_samples": 200,
+}
+
+
+def _store_recall_setup(params: dict, seed: int):
+    from brian2 import ms, pA
+
+    from biolstm.neurons import AHPParams, ALIFParams
+    from biolstm.tasks.store_recall import StoreRecallTask, store_recall_network
+
+    task = StoreRecallTask(delay=int(params["delay"]), window=int(params["window"]))
+    model = params["model"]
+    ahp = AHPParams(tau_ahp=params["tau_ahp_ms"] * ms, delta_I_ahp=params["delta_I_ahp_pA"] * pA)
+    overrides = {}
+    if model == "ahp":
+        overrides = {"ada": {"tau_ahp": ahp.tau_ahp, "delta_I_ahp": ahp.delta_I_ahp}}
+    elif model == "alif":
+        matched = ALIFParams.matched_to(ahp)
+        overrides = {"ada": {"tau_a": matched.tau_a, "delta_theta": matched.delta_theta}}
+    elif model != "lif":
+        raise ValueError(f"model = {model!r}: spiking runs take 'ahp', 'alif' or 'lif'")
+    spec = store_recall_network(task, int(params["n_regular"]), int(params["n_adaptive"]), model,
+                                seed=seed, params=overrides)
+    return task, spec
+
+
+@register_runner("store_recall_memory", defaults=STORE_RECALL_DEFAULTS, metrics=("network_size",))
+def store_recall_memory(params: dict, seed: int) -> RunOutput:
+    """Memory of an untrained network: bit decodability after the STORE-RECALL delay."""
+    from biolstm.tasks.store_recall import reservoir_memory
+
+    task, spec = _store_recall_setup(params, seed)
+    res = reservoir_memory(spec, task, int(params["n_samples"]), seed=seed,
+                           simulator=params["simulator"])
+    return RunOutput(spec=spec, metrics={"decoder_accuracy": res["accuracy"],
+                                         "decoder_accuracy_sd": res["accuracy_sd"],
+                                         "recall_rate_hz": res["recall_rate_hz"]})
+
+
+@register_runner("store_recall_train", defaults=STORE_RECALL_DEFAULTS, metrics=())
+def store_recall_train(params: dict, seed: int) -> RunOutput:
+    """Train a spiking network (torch BPTT) or an LSTM on STORE-RECALL; test accuracy."""
+    from biolstm.tasks.store_recall import StoreRecallTask, evaluate, train_lstm, train_spiking
+
+    common = {"iterations": int(params["iterations"]), "batch_size": int(params["batch_size"]),
+              "lr": float(params["lr"]), "seed": seed, "progress": False}
+    if params["model"] == "lstm":
+        task = StoreRecallTask(delay=int(params["delay"]), window=int(params["window"]))
+        model, hist = train_lstm(task, hidden=int(params["hidden"]), **common)
+        spec = None
+    else:
+        task, spec = _store_recall_setup(params, seed)
+        model, hist = train_spiking(spec, task, **common)
+        spec = model.to_spec()
+    metrics = {"test_accuracy": evaluate(model, task, int(params["test_samples"]), seed=10_000 + seed),
+               "final_loss": float(hist[-1]["loss"]), "train_s": float(hist[-1]["seconds"])}
+    if "rate" in hist[-1]:
+        metrics["train_rate_per_step"] = float(hist[-1]["rate"])
+    return RunOutput(spec=spec, metrics=metrics)
+
+
+# --------------------------------------------------------------------------------------
+# sMNIST training (biolstm.train.trainer, the sMNIST team's trainer)
+# --------------------------------------------------------------------------------------
+
+SMNIST_TRAIN_DEFAULTS = {
+    "model": "ahp",            # "ahp", "alif", "lif" or "lstm"
+    "n_regular": 140,
+    "n_adaptive": 100,
+    "hidden": 128,
+    "density": 0.25,
+    "quantize": True,
+    "epochs": 1,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "train_samples": 0,        # 0: all of the default training split
+    "test_samples": 200,
+    "brian2_samples": 0,       # > 0: also run the trained network in Brian2 on this many digits
+}
+
+
+@register_runner("smnist_train", defaults=SMNIST_TRAIN_DEFAULTS, metrics=())
+def smnist_train(params: dict, seed: int) -> RunOutput:
+    """Train on sMNIST with biolstm's trainer (torch); test accuracy and rate (optionally Brian2)."""
+    import tempfile
+
+    import torch
+
+    from biolstm.tasks import smnist
+    from biolstm.train.config import TrainConfig
+    from biolstm.train.trainer import evaluate, train
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig(model=params["model"], n_regular=int(params["n_regular"]),
+                      n_adaptive=int(params["n_adaptive"]), hidden=int(params["hidden"]),
+                      density=float(params["density"]), quantize=bool(params["quantize"]),
+                      epochs=int(params["epochs"]), batch_size=int(params["batch_size"]),
+                      lr=float(params["lr"]), seed=seed, eval_samples=0)
+    train_data, test_data = smnist.default_split()
+    if params["train_samples"]:
+        train_data = train_data.subset(int(params["train_samples"]), seed=seed)
+    test_data = test_data.subset(int(params["test_samples"]), seed=0)
+    with tempfile.TemporaryDirectory(prefix="biolstm_sweep_") as run_dir:
+        result = train(cfg, run_dir, train_data, test_data, resume=False, progress=False)
+    model = result["model"]
+    ev = evaluate(model, test_data, cfg)
+    metrics = {"test_accuracy": ev["accuracy"], "train_s": float(sum(h["epoch_s"] for h in result["history"]))}
+    if "rate" in ev:
+        metrics["test_rate_per_step"] = ev["rate"]
+    out = RunOutput(metrics=metrics)
+    if cfg.spiking:
+        out.spec = model.to_spec()
+        n = int(params["brian2_samples"])
+        if n:
+            from biolstm.brian import simulate
+
+            sub = test_data.subset(n, seed=0)
+            out.activity = simulate(out.spec, smnist.encode(sub.x), progress=False)
+            out.extras["labels"] = sub.y
+    return out
