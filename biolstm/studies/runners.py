@@ -352,3 +352,41 @@ def smnist_train(params: dict, seed: int) -> RunOutput:
             out.activity = simulate(out.spec, smnist.encode(sub.x), progress=False)
             out.extras["labels"] = sub.y
     return out
+
+
+# --------------------------------------------------------------------------------------
+# The sMNIST network, as shipped or scaled up (Loihi mapping and energy studies)
+# --------------------------------------------------------------------------------------
+
+SMNIST_NETWORK_DEFAULTS = {
+    "weights": "random",       # "random" (untrained smnist_network) or "bundled" (trained, scale 1)
+    "scale": 1.0,              # population sizes x scale (140*scale LIF, 100*scale adaptive)
+    "model": "ahp",
+    "density": 0.25,           # non-zero fraction of input/recurrent weights (random weights)
+    "constant_fan_in": False,  # True: density / scale, so synapses grow linearly
+    "n_digits": 5,             # test digits simulated
+    "simulator": "torch",      # "torch" (float64, batched) or a Brian2 backend ("numpy", ...)
+    "chip": "loihi1",
+}
+
+
+@register_runner("smnist_network", defaults=SMNIST_NETWORK_DEFAULTS,
+                 metrics=("rates", "accuracy", "network_size"))
+def smnist_network_run(params: dict, seed: int) -> RunOutput:
+    """The sMNIST network (bundled trained weights, or random and scaled) on test digits."""
+    from biolstm.tasks import smnist, smnist_eval
+
+    if params["weights"] == "bundled":
+        if params["scale"] != 1.0:
+            raise ValueError("weights = 'bundled' exists only at scale = 1")
+        spec = smnist_eval.load_weights(None)
+    elif params["weights"] == "random":
+        scale = float(params["scale"])
+        density = float(params["density"]) / (scale if params["constant_fan_in"] else 1.0)
+        spec = smnist.smnist_network(int(round(140 * scale)), int(round(100 * scale)), params["model"],
+                                     density=min(density, 1.0), seed=seed)
+    else:
+        raise ValueError(f"weights = {params['weights']!r} must be 'random' or 'bundled'")
+    data = smnist_eval.test_data("default", int(params["n_digits"]), seed=seed)
+    activity = smnist_eval.simulate_smnist(spec, data, backend=params["simulator"], progress=False)
+    return RunOutput(spec=spec, activity=activity, extras={"labels": data.y})
