@@ -131,10 +131,19 @@ def test_loihi_metric_fails_before_running_when_the_mapper_is_missing(tmp_path):
 
 
 def test_shipped_examples_load_and_expand():
-    for name in ("ahp_adaptation", "fi_curve"):
+    from biolstm.studies import EXAMPLES_DIR, get_metric
+
+    names = sorted(p.stem for p in EXAMPLES_DIR.glob("*.*"))
+    assert {"ahp_adaptation", "fi_curve", "loihi_scaling", "store_recall_memory",
+            "store_recall_train"} <= set(names)
+    for name in names:
         cfg = load_config(example_config(name))
         points = expand_points(cfg, get_runner(cfg.runner).defaults)
-        assert len(points) >= 16
+        assert len(points) >= 8, name
+        for metric in cfg.metrics:
+            get_metric(metric)
+        for key in ("x", "hue"):
+            assert cfg.plot.get(key) in (None, *cfg.parameters), (name, key)
 
 
 # -- metrics against independent references -------------------------------------------
@@ -347,3 +356,18 @@ def test_loihi_energy_metric_charges_the_simulated_activity(tmp_path):
     assert hi.rate_all_hz > lo.rate_all_hz
     for col in energy:  # more spikes, more synaptic events: more energy per inference
         assert hi[col] > lo[col] > 0
+
+
+def test_cli_list_and_dry_run(tmp_path, capsys):
+    from biolstm.cli import main
+
+    assert main(["sweep", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "poisson_network" in out and "loihi" in out and "tau_ahp_ms=700.0" in out
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(SMALL)
+    assert main(["sweep", str(cfg), "--dry-run", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "8 points, 0 finished" in out and out.count(" todo") == 8
+    assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().out
