@@ -33,6 +33,10 @@ def _setting(text: str) -> tuple[str, object]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("exit status: 0 the network fits; 1 a Loihi limit is violated (each violation is listed "
+                     "with the limit, the value and a fix); 2 the input cannot be used (the reason is printed), "
+                     "including models the mapper does not recognise. Python files run in a separate process "
+                     "up to their first run(), which is intercepted: only check scripts you would run.")
     parser.add_argument("path", help="NetworkSpec file (.npz) or a Python file that builds a Brian2 network")
     parser.add_argument("--chip", default="loihi1",
                         help="loihi1 (default), loihi2, or the path of a chip JSON file")

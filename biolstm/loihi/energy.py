@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from biolstm.loihi.chips import ChipError
 from biolstm.loihi.placement import Placement
 
 __all__ = ["EnergyReport", "estimate", "ENERGY_MODELS", "EventCounts", "count_events"]

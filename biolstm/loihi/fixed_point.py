@@ -186,8 +186,14 @@ class QuantizedProjection:
 
     @property
     def effective_weights(self) -> np.ndarray:
-        """Integer increments (int64) added to the target's current per spike."""
-        return self.weight_mant.astype(np.int64) << (6 + self.weight_exp)
+        """Integer increments (int64) added to the target's current per spike.
+
+        ``mant << (6 + exp)``; for ``exp < -6`` (never chosen by the quantizer) the low bits
+        are shifted out, rounding toward minus infinity like an arithmetic shift.
+        """
+        mant = self.weight_mant.astype(np.int64)
+        shift = 6 + int(self.weight_exp)
+        return mant << shift if shift >= 0 else mant >> -shift
 
     @property
     def n_formats(self) -> int:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -319,6 +319,8 @@ class _Placer:
         self.budget: dict[str, float] = {n: _limit(self.lim.output_axons_same_chip) for n in self.order}
         self.progress = progress
         self._res_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._tables: dict[tuple, np.ndarray] = {}
+        self._pos: dict[str, np.ndarray] = {}
         self._dest_cache: dict[tuple, np.ndarray] = {}
 
     # -- per-population constants ----------------------------------------------------
@@ -341,6 +343,23 @@ class _Placer:
             out.add((8, "inhibitory", 0))
         return frozenset(out)
 
+    def _memory_table(self, dense_bits: int, sparse_bits: int, n_max: int) -> np.ndarray:
+        """Bits of a synapse list of 0..n_max targets: indexed (first half), dense (second half)."""
+        key = (dense_bits, sparse_bits, n_max)
+        if key not in self._tables:
+            n = np.arange(n_max + 1)
+            self._tables[key] = np.concatenate([synapse_memory_bits(n, sparse_bits, self.lim),
+                                                synapse_memory_bits(n, dense_bits, self.lim)])
+        return self._tables[key]
+
+    def _positive_cumsum(self, proj: QuantizedProjection) -> np.ndarray:
+        """``c[i]`` = positive weights among the first ``i`` synapses (cached per projection)."""
+        if proj.name not in self._pos:
+            c = np.zeros(proj.n_synapses + 1, dtype=np.int32 if proj.n_synapses < 2**31 else np.int64)
+            np.cumsum(proj.weight_mant > 0, out=c[1:])
+            self._pos[proj.name] = c
+        return self._pos[proj.name]
+
     def _max_delay_in(self, name: str) -> int:
         return max([p.max_delay for p in self.incoming[name]], default=0)
 
@@ -362,24 +381,28 @@ class _Placer:
             if proj.n_synapses == 0:
                 continue
             starts = _runs(proj.pre_index, proj.post_index, lambda post: post // s)
-            counts = np.diff(np.append(starts, proj.n_synapses))
-            run_piece = proj.post_index[starts] // s
+            ends = np.empty_like(starts)
+            ends[:-1] = starts[1:]
+            ends[-1:] = proj.n_synapses
+            counts = ends - starts
             first = proj.post_index[starts]
-            last = proj.post_index[starts + counts - 1]
-            contiguous = (last - first + 1) == counts
+            run_piece = first // s
+            last = proj.post_index[ends - 1]
+            dense = (last - first + 1) == counts
             wbits = proj.num_weight_bits + _delay_bits_of(proj)
+            table = self._memory_table(wbits, wbits + index_bits, int(comps.max()))
+            offset = dense * (table.size // 2)  # second half of the table: dense lists
             if proj.sign_mode == "split":
-                pos = np.add.reduceat(proj.weight_mant > 0, starts, dtype=np.int64)
+                csum = self._positive_cumsum(proj)
+                pos = csum[ends] - csum[starts]
                 neg = counts - pos
-                nf = (pos > 0).astype(np.int64) + (neg > 0)
-                dense = contiguous & (nf == 1)
-                b = wbits + np.where(dense, 0, index_bits)
-                run_bits = synapse_memory_bits(pos, b, self.lim) + synapse_memory_bits(neg, b, self.lim)
+                both = (pos > 0) & (neg > 0)
+                offset[both] = 0  # two formats: indexed lists
+                run_bits = table[pos + offset] + table[neg + offset]
+                in_axons += np.bincount(run_piece, weights=1 + both, minlength=k).astype(np.int64)
             else:
-                nf = np.ones(len(starts), dtype=np.int64)
-                b = wbits + np.where(contiguous, 0, index_bits)
-                run_bits = synapse_memory_bits(counts, b, self.lim)
-            in_axons += np.bincount(run_piece, weights=nf, minlength=k).astype(np.int64)
+                run_bits = table[counts + offset]
+                in_axons += np.bincount(run_piece, minlength=k)
             bits += np.bincount(run_piece, weights=run_bits, minlength=k).astype(np.int64)
         if pop.model == "ahp" and self.ahp_extra:
             in_axons += sizes * self.ahp_extra
@@ -417,7 +440,7 @@ class _Placer:
         # k fits; bisect down towards the last count that did not fit
         if fail is not None:
             lo, hi = fail, k
-            while hi - lo > 1:
+            while hi - lo > max(1, hi // 50):  # within 2% of the fewest pieces
                 mid = (lo + hi) // 2
                 if -(-n // mid) == -(-n // hi):
                     hi = mid
