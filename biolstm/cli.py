@@ -17,10 +17,10 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "demo": ("biolstm.commands.demo", "run the main job: a real simulation with a printed summary"),
+    "check": ("biolstm.commands.check", "does a network (NetworkSpec .npz or Brian2 .py) fit on Loihi?"),
     "train": ("biolstm.commands.train", "train the sMNIST AHP network or the LSTM baseline (torch)"),
     "eval": ("biolstm.commands.eval", "evaluate sMNIST weights: accuracy, firing rates, Loihi cost"),
     "sweep": ("biolstm.commands.sweep", "parameter study from a TOML/YAML config -> one tidy table + plots"),
-    "check": ("biolstm.commands.check", "does a network (NetworkSpec .npz or Brian2 .py) fit on Loihi?"),
 }
 
 

@@ -121,3 +121,29 @@ def test_lstm_baseline_builds_and_config_errors():
     assert out.shape == (2, 10)
     with pytest.raises(TrainError, match="model 'gru' is not one of"):
         TrainConfig(model="gru")
+
+
+def test_compiled_kernel_equals_python_step_loop():
+    from biolstm.train import fastsnn
+
+    if not fastsnn.available():
+        pytest.skip(f"compiled SNN kernel unavailable here ({fastsnn._FAILED})")
+    spec = smnist.smnist_network(16, 16, "ahp", density=0.5, input_gain=2.0, seed=4)
+    train_data, _ = smnist.default_split()
+    x = torch.tensor(smnist.encode_dense(train_data.x[:5]), dtype=torch.float64)
+    out = {}
+    for fast in (False, True):
+        net = TorchNetwork(spec, quantize=True).double()
+        net.use_fast = fast
+        res = net(x, readout_steps=56)
+        loss = (res.readout_tail ** 2).sum() + sum((c ** 2).sum() for c in res.spike_counts.values())
+        loss.backward()
+        out[fast] = (res.readout_tail.detach(), torch.cat(list(res.spike_counts.values()), 1).detach(),
+                     {n: p.grad.clone() for n, p in net.weights.items()})
+    (tail_py, counts_py, grad_py), (tail_c, counts_c, grad_c) = out[False], out[True]
+    assert counts_py.sum() > 500
+    assert torch.equal(counts_py, counts_c)
+    assert torch.allclose(tail_py, tail_c, rtol=1e-12, atol=1e-12)
+    for name in grad_py:
+        assert grad_py[name].abs().max() > 0
+        assert torch.allclose(grad_py[name], grad_c[name], rtol=1e-9, atol=1e-9), name

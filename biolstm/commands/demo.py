@@ -103,11 +103,17 @@ def run(args: argparse.Namespace) -> int:
         print("\nLoihi report: not available yet (biolstm.loihi.report is not installed in this build)")
     else:
         print()
-        print(summary.get("text") if isinstance(summary, dict) and summary.get("text") else summary)
-        if isinstance(summary, dict):
-            for key, value in summary.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    rows.append({"quantity": f"loihi_{key}", "value": value, "note": args.chip})
+        print(summary.get("text", ""))
+        info = ev.loihi_json(summary)
+        for key in ("cores", "chips", "neurons", "synapses"):
+            rows.append({"quantity": f"loihi_{key}", "value": info.get(key), "note": args.chip})
+        for model, e in info["energy"].items():
+            for key in ("energy_per_inference_J", "latency_per_inference_s", "edp_Js"):
+                rows.append({"quantity": f"loihi_{key}", "value": e.get(key), "note": model})
+        if "baseline" in info:
+            for key in ("energy_J", "edp_Js"):
+                rows.append({"quantity": f"lstm_{key}", "value": info["baseline"][key],
+                             "note": info["baseline"]["power_source"]})
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         except ev.EvalError:
             baseline = None
         summary = ev.loihi_report(spec, result.activity, args.chip, baseline)
-        out["loihi"] = summary if summary is not None else "not available yet (biolstm.loihi.report missing)"
+        out["loihi"] = (ev.loihi_json(summary) if summary is not None
+                        else "not available yet (biolstm.loihi.report missing)")
     if args.json:
         print(json.dumps(out, default=_jsonable))
         return 0

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss-steps", type=int, default=D.loss_steps,
                         help="spiking models: cross entropy over the readout of the last N steps "
                              "(56 = the cue); the prediction is always the last step's")
+    parser.add_argument("--gamma", type=float, default=D.gamma,
+                        help="dampening of the spike pseudo-derivative (default %(default)s)")
     parser.add_argument("--seed", type=int, default=D.seed)
     parser.add_argument("--eval-samples", type=int, default=D.eval_samples,
                         help="test digits evaluated after each epoch (monitoring only)")
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         hidden=args.hidden, density=args.density, quantize=not args.no_quantize,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         rate_target=args.rate_target, rate_reg=args.rate_reg, seed=args.seed,
-        loss_steps=args.loss_steps,
+        loss_steps=args.loss_steps, gamma=args.gamma,
         eval_samples=args.eval_samples)
     if args.mnist:
         train_data = smnist.load_mnist(args.mnist, "train")

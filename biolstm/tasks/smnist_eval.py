@@ -28,6 +28,8 @@ __all__ = [
     "EvalResult",
     "evaluate_spec",
     "loihi_report",
+    "report_baseline",
+    "loihi_json",
     "agreement",
 ]
 
@@ -188,13 +190,58 @@ def evaluate_spec(spec, data: smnist.Dataset, backend: str = "numpy", mode: str 
         wall_s=wall, predictions=pred, labels=data.y, activity=act)
 
 
-def loihi_report(spec, activity, chip: str = "loihi1", baseline: dict | None = None) -> dict | None:
-    """The Loihi placement and energy summary (issue 3), or None while it does not exist."""
+def report_baseline(baseline: Mapping[str, Any] | None) -> dict | None:
+    """The measured LSTM baseline (:func:`load_baseline`) in :func:`loihi_summary`'s form.
+
+    Power: ``biolstm.loihi.report.DEFAULT_CPU_POWER_W`` per thread used in the timing.
+    """
+    if not baseline:
+        return None
+    from biolstm.loihi.report import DEFAULT_CPU_POWER_W
+
+    timing = baseline["inference_time_s"]
+    threads = int(timing.get("threads", 1))
+    return {
+        "label": (f"LSTM 128 units, torch, batch 1, {threads} thread(s), measured on "
+                  f"{baseline.get('machine', 'this machine')} (accuracy "
+                  f"{100 * baseline['test_accuracy']:.1f} %)"),
+        "seconds_per_inference": float(timing["median_s"]),
+        "power_W": DEFAULT_CPU_POWER_W * threads,
+        "power_source": f"{DEFAULT_CPU_POWER_W} W per core x {threads} "
+                        f"(biolstm.loihi.report.DEFAULT_CPU_POWER_W)",
+    }
+
+
+def loihi_report(spec, activity, chip: str = "loihi1", baseline: Mapping[str, Any] | None = None):
+    """The Loihi placement and energy/latency/EDP summary against ``baseline``.
+
+    ``baseline`` is the dict of :func:`load_baseline`. Returns the dict of
+    :func:`biolstm.loihi.report.loihi_summary` (its ``text`` is printable), or None
+    when :mod:`biolstm.loihi.report` is not installed.
+    """
     try:
         from biolstm.loihi.report import loihi_summary
     except ImportError:
         return None
-    return loihi_summary(spec, activity, chip=chip, baseline=baseline)
+    return loihi_summary(spec, activity, chip=chip, baseline=report_baseline(baseline))
+
+
+def loihi_json(summary: Mapping[str, Any] | None) -> dict | None:
+    """A JSON-able form of :func:`loihi_report`'s result."""
+    if summary is None:
+        return None
+    out = {k: summary[k] for k in ("chip", "fits", "status", "cores", "chips", "neurons", "synapses",
+                                   "violations") if k in summary}
+    out["energy"] = {m: e.to_dict() for m, e in summary.get("energy", {}).items()}
+    base = summary.get("baseline")
+    if base is not None:
+        out["baseline"] = {"label": base.label, "seconds_per_inference": base.seconds_per_inference,
+                           "power_W": base.power_W, "energy_J": base.energy_J, "edp_Js": base.edp_Js,
+                           "power_source": base.power_source}
+    if summary.get("comparison") is not None:
+        out["comparison"] = summary["comparison"].to_dict("records")
+    out["text"] = summary.get("text", "")
+    return out
 
 
 def agreement(a, b) -> dict[str, float]:

@@ -372,6 +372,8 @@ class TorchNetwork(nn.Module):
         B, T, C = x.shape
         if C != self.n_inputs:
             raise TorchConversionError(f"input has {C} channels, the network has {self.n_inputs}")
+        if self.use_fast and not traces and self._fast_ok():
+            return self._forward_fast(x, readout_steps, record)
         w_in, w_rec = self._big_matrices()
         drive = torch.matmul(x.to(w_in.dtype), w_in)  # [B, T, n_post]
         drive_steps = drive.unbind(1)  # one backward node for all steps, not one per step
@@ -464,6 +466,71 @@ class TorchNetwork(nn.Module):
             readout_tail=torch.stack(tail, dim=1) if tail else None,
             traces={n: torch.stack(v, dim=1) for n, v in trace_rec.items()} if trace_rec else None,
         )
+
+    # -- compiled path ----------------------------------------------------------------
+    use_fast: bool = True
+    """Use the compiled kernel (:mod:`biolstm.train.fastsnn`) when it applies."""
+
+    def _fast_ok(self) -> bool:
+        from biolstm.train import fastsnn
+
+        ro = self.spec.readout
+        return (
+            ro is not None and self.detach_reset and self.n_pre > 0
+            and all(len(k.state_names) <= 2 and k.input_index == 0 and not k.blocked_steps
+                    for k in self.kernels)
+            and self.kernel_by_name[ro.population].state_names.index(ro.variable) == 0
+            and fastsnn.available()
+        )
+
+    def _fast_params(self, dtype, device) -> torch.Tensor:
+        """Per-neuron coefficients [16, n_post] for the compiled kernel (from the kernels)."""
+        rows = np.zeros((16, self.n_post))
+        for k in self.kernels:
+            sl = self.post_slices[k.name]
+            T = np.zeros((2, 2))
+            n = len(k.state_names)
+            T[:n, :n] = np.asarray(k.transition)
+            rows[0:4, sl] = T.reshape(4, 1)
+            rows[4:4 + n, sl] = np.asarray(k.offset)[:, None]
+            if k.spiking:
+                rows[6:6 + n, sl] = np.asarray(k.threshold_coeffs)[:, None]
+                rows[8, sl] = k.threshold_const
+                rows[9, sl] = 1.0
+                for i, val in k.reset_set:
+                    rows[10 + 2 * i, sl] = 1.0
+                    rows[11 + 2 * i, sl] = val
+                for i, val in k.reset_add:
+                    rows[14 + i, sl] = val
+        return torch.tensor(rows, dtype=dtype, device=device)
+
+    def _forward_fast(self, x: torch.Tensor, readout_steps: int, record: bool = False) -> SimResult:
+        from biolstm.train.fastsnn import FastSequence
+
+        w_in, w_rec = self._big_matrices()
+        if x.dtype != torch.uint8:
+            if torch.any((x != 0) & (x != 1)):
+                raise TorchConversionError("input spikes must be 0 or 1")
+            x = x.to(torch.uint8)
+        pre2post = torch.cat([torch.arange(self.post_slices[n].start, self.post_slices[n].stop)
+                              for n in self.pre_slices])
+        ro = self.spec.readout
+        readout_idx = torch.arange(self.post_slices[ro.population].start,
+                                   self.post_slices[ro.population].stop)
+        T = x.shape[1]
+        steps = T if record else max(1, readout_steps)
+        tail, counts, z = FastSequence.apply(
+            x, w_in, w_rec, self._fast_params(w_in.dtype, w_in.device), pre2post, readout_idx,
+            steps, self.gamma)
+        spikes = None
+        if record:  # z is [T, B, n_pre]
+            spikes = {name: z[:, :, sl].permute(1, 0, 2).to(w_in.dtype) for name, sl in self.pre_slices.items()}
+        return SimResult(
+            readout_last=tail[:, -1],
+            spike_counts={name: counts[:, sl] for name, sl in self.pre_slices.items()},
+            spikes=spikes,
+            readout=tail.detach() if record else None,
+            readout_tail=tail[:, -max(1, readout_steps):])
 
     # -- export ----------------------------------------------------------------------
     @torch.no_grad()
