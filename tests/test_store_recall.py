@@ -86,8 +86,8 @@ def test_trainers_learn_a_short_delay():
 
     task = StoreRecallTask(delay=60, window=10, lead=5)
     spec = store_recall_network(task, 10, 30, "ahp", seed=0)
-    net, hist = train_spiking(spec, task, iterations=40, lr=3e-3, progress=False)
-    assert len(hist) == 40 and hist[-1]["loss"] < hist[0]["loss"]
+    net, hist = train_spiking(spec, task, iterations=100, lr=3e-3, progress=False)
+    assert len(hist) == 100 and hist[-1]["loss"] < hist[0]["loss"]
     assert evaluate(net, task, 200) >= 0.85
     # the trained weights carry over to a NetworkSpec that Brian2 can run
     trained = net.to_spec()

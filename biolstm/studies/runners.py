@@ -230,7 +230,9 @@ STORE_RECALL_DEFAULTS = {
     "simulator": "torch",      # memory runner: "torch" or "brian2"
     "iterations": 100,         # train runner
     "batch_size": 32,
-    "lr": 1e-3,
+    "lr": 1e-3,                # spiking; the LSTM uses lr_lstm
+    "lr_lstm": 3e-3,
+    "rate_reg": 100.0,         # firing-rate regulariser of the spiking networks
     "hidden": 32,              # LSTM units
     "test_samples": 200,
 }
@@ -277,14 +279,16 @@ def store_recall_train(params: dict, seed: int) -> RunOutput:
     from biolstm.tasks.store_recall import StoreRecallTask, evaluate, train_lstm, train_spiking
 
     common = {"iterations": int(params["iterations"]), "batch_size": int(params["batch_size"]),
-              "lr": float(params["lr"]), "seed": seed, "progress": False}
+              "seed": seed, "progress": False}
     if params["model"] == "lstm":
         task = StoreRecallTask(delay=int(params["delay"]), window=int(params["window"]))
-        model, hist = train_lstm(task, hidden=int(params["hidden"]), **common)
+        model, hist = train_lstm(task, hidden=int(params["hidden"]), lr=float(params["lr_lstm"]),
+                                 **common)
         spec = None
     else:
         task, spec = _store_recall_setup(params, seed)
-        model, hist = train_spiking(spec, task, **common)
+        model, hist = train_spiking(spec, task, lr=float(params["lr"]),
+                                    rate_reg=float(params["rate_reg"]), **common)
         spec = model.to_spec()
     metrics = {"test_accuracy": evaluate(model, task, int(params["test_samples"]), seed=10_000 + seed),
                "final_loss": float(hist[-1]["loss"]), "train_s": float(hist[-1]["seconds"])}

