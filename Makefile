@@ -30,5 +30,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# Regenerate results/ (tables and figures the README shows) with every result script in
+# this checkout (scripts/make_results.py lists them). Long: hours on 2 cores; it resumes.
+results: $(STAMP)
+	$(PY) scripts/make_results.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info

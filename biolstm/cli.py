@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "backends": ("biolstm.commands.backends", "list Brian2 backends (CPU/GPU) that work here, why not, what to install"),
     "train": ("biolstm.commands.train", "train the sMNIST AHP network or the LSTM baseline (torch)"),
     "eval": ("biolstm.commands.eval", "evaluate sMNIST weights: accuracy, firing rates, Loihi cost"),
+    "sweep": ("biolstm.commands.sweep", "parameter study from a TOML/YAML config -> one tidy table + plots"),
 }
 
 
