@@ -9,7 +9,7 @@ rebuilt from them. The sweeps and their cost on 2 cores:
 ``fi_curve``             f-I curves of LIF / AHP / ALIF vs theory                ~2 min
 ``store_recall_memory``  memory of untrained AHP / ALIF / LIF networks           ~10 min
 ``loihi_scaling``        Loihi cores, energy, EDP vs network size                ~5 min
-``store_recall_train``   trained AHP / LIF / LSTM on STORE-RECALL vs delay       ~1-2 h
+``store_recall_train``   trained AHP / LIF / LSTM on STORE-RECALL vs delay       ~5 min
 =======================  =====================================================  ==========
 
 Usage::
