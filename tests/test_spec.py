@@ -184,3 +184,14 @@ def test_summary_and_counts():
     assert "population ada" in spec.summary() and "readout    out.v" in spec.summary()
     assert float(spec.dt) == 0.001
     assert float(spec.projection("in_reg").dense().max()) <= float(5 * mV / volt)
+
+
+def test_atomic_writer_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    with atomic_writer(tmp_path / "a.csv", mode="w") as fh:
+        fh.write("x")
+    (tmp_path / "b.csv").write_text("x")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(tmp_path / "a.csv") == mode(tmp_path / "b.csv")
