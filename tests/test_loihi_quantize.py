@@ -265,3 +265,23 @@ def test_sparse_weights_and_conventions_recorded():
     assert proj.error["max_abs_volt"] <= 0.5 * 2 ** (6 + proj.weight_exp) * pop.volt_per_unit
     assert "nengo-loihi" in q.conventions["weight_rounding"]
     assert q.settings["tau_to_decay"] == "nengo"
+
+
+def test_aux_voltage_in_the_truncation_regime_is_reported():
+    """Loihi truncates v*(4096-d)/4096 toward zero, so an aux voltage below 4096/d units loses
+    one unit per step: a jump of J < 4096/d units is gone after J steps instead of decaying
+    with tau = 4096/d steps. The quantizer must say so, and a finer scale must clear it."""
+    from biolstm.tasks import smnist
+
+    spec = smnist.smnist_network(10, 10, "ahp", density=0.5, seed=0)
+    vth = 0.01  # the sMNIST network's v_th in volt (paper defaults)
+    coarse = quantize(spec, volt_per_unit={"reg": vth / (127 * 64), "ada": vth / (127 * 64)})
+    ada = coarse.population("ada")
+    jump = ada.aux_weight_mant * 2 ** (6 + ada.aux_weight_exp)
+    assert 0 < jump < 4096 / ada.aux_decay_v
+    rules = [v.rule for v in coarse.violations if "ada" in v.object]
+    assert "AHP aux voltage in the truncation regime" in rules
+    fine = quantize(spec, volt_per_unit={"reg": vth / (8128 * 64), "ada": vth / (8128 * 64)})
+    ada = fine.population("ada")
+    assert ada.aux_weight_mant * 2 ** (6 + ada.aux_weight_exp) >= 4096 / ada.aux_decay_v
+    assert "AHP aux voltage in the truncation regime" not in [v.rule for v in fine.violations]

@@ -587,6 +587,20 @@ def _quantize_population(form: NeuronForm, chip: Chip, cfg: LoihiSettings, w_max
         error["aux_weight_rel"] = abs(got - eff) / abs(eff) if eff else 0.0
         error["retained_aux"] = form.aux_alpha
         error["retained_aux_loihi"] = retained_from_decay(aux_decay_v)
+        floor_units = 4096 / aux_decay_v if aux_decay_v else float("inf")
+        if 0 < got < floor_units:
+            # v*(4096 - d)/4096 truncated toward zero loses at least one unit per step, so below
+            # 4096/d units the aux voltage falls linearly (1 unit/step), not exponentially
+            lasts = got
+            tau_steps = 4096 / aux_decay_v if aux_decay_v else float("inf")
+            out.append(Violation(
+                where, "AHP aux voltage in the truncation regime",
+                f"one spike's aux jump is {got} units < 4096/decayV = {floor_units:.0f} units: it "
+                f"falls by 1 unit per step and is gone after {lasts} steps (tau_AHP about "
+                f"{tau_steps:.0f} steps)",
+                f">= {floor_units:.0f} units",
+                "use a finer voltage scale (smaller volt_per_unit, e.g. vth_mant 508 as the paper's "
+                "AHP neurons) so the aux jump spans more units", severity="warning"))
         if got == 0 and eff != 0:
             out.append(Violation(where, "AHP auxiliary weight rounds to zero", f"{abs(eff):.3g} units",
                                  ">= 0.5 units", "decrease volt_per_unit (finer voltage scale)",
