@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 from brian2 import Quantity, second
 
-__all__ = ["Activity"]
+__all__ = ["Activity", "sorted_events"]
+
+
+def sorted_events(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate spike rows ``(sample, step, neuron)`` and sort them, int64 ``[n, 3]``."""
+    ev = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros((0, 3), np.int64)
+    return ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]
 
 
 @dataclass
@@ -63,6 +69,26 @@ class Activity:
     backend: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: Any, inputs: Any, spikes: dict[str, np.ndarray], **fields: Any) -> "Activity":
+        """An Activity of ``spec`` run on ``inputs`` (a SpikeTrains batch).
+
+        Derives ``dt``, ``n_samples``, ``n_steps``, ``population_sizes``,
+        ``input_counts`` and the readout description from ``spec`` and ``inputs``;
+        ``fields`` give the rest (``readout``, ``traces``, ``backend``, ...).
+        """
+        ro = spec.readout
+        return cls(
+            dt=float(spec.dt), n_samples=inputs.n_samples, n_steps=inputs.n_steps,
+            population_sizes={p.name: p.size for p in spec.populations},
+            spikes=spikes,
+            input_counts={g.name: inputs.counts_per_step(g.name) for g in spec.inputs},
+            readout_population=ro.population if ro else None,
+            readout_variable=ro.variable if ro else None,
+            readout_at=ro.at if ro else "last",
+            **fields,
+        )
 
     # -- spikes ------------------------------------------------------------------
     def spike_counts(self, population: str) -> np.ndarray:

@@ -47,18 +47,17 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from biolstm.activity import Activity
+from biolstm.activity import Activity, sorted_events
 from biolstm.brian.backends import STANDALONE_BACKENDS, activated, require_backend
-from biolstm.brian.runner import SCHEDULE, _reset_code
+from biolstm.brian.runner import _reset_code, assemble_network
 from biolstm.encoding import SpikeTrains
-from biolstm.fileio import atomic_write_text, atomic_writer
+from biolstm.fileio import atomic_write_text
 from biolstm.spec import NetworkSpec
 
 __all__ = [
@@ -301,16 +300,8 @@ def _build(spec: NetworkSpec, n_steps: int, replicas: int, slots: int,
             syn.delay = np.tile(steps, R) * dt
         synapses[proj.name] = syn
 
-    readout_monitor = None
-    if spec.readout is not None:
-        readout_monitor = b2.StateMonitor(groups[spec.readout.population], spec.readout.variable,
-                                          record=True, when="end", name="readout")
-    objects = [*input_groups.values(), *groups.values(), *synapses.values(),
-               *spike_monitors.values(), *trace_monitors.values()]
-    if readout_monitor is not None:
-        objects.append(readout_monitor)
-    network = b2.Network(*objects, name="biolstm_network")
-    network.schedule = SCHEDULE
+    network, readout_monitor = assemble_network(spec, input_groups, groups, synapses,
+                                                spike_monitors, trace_monitors)
     return _Built(network, input_arrays, groups, synapses, spike_monitors, readout_monitor,
                   trace_monitors, K * T * dt)
 
@@ -647,23 +638,13 @@ class CompiledNetwork:
                 bar.close()
             if not keep_files:
                 shutil.rmtree(workdir, ignore_errors=True)
-        spikes = {}
-        for name, ev in parts.items():
-            ev = np.concatenate(ev) if ev else np.zeros((0, 3), np.int64)
-            spikes[name] = ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]
+        spikes = {name: sorted_events(ev) for name, ev in parts.items()}
         timings = dict(self.timings)
         timings.update(run_s=run_s, network_run_s=self._network_run_s, io_s=io_s,
                        runs=float(math.ceil(S / per_run)))
-        ro = spec.readout
-        return Activity(
-            dt=float(spec.dt), n_samples=S, n_steps=self.n_steps,
-            population_sizes={p.name: p.size for p in spec.populations},
-            spikes=spikes,
-            input_counts={g.name: inputs.counts_per_step(g.name) for g in spec.inputs},
+        return Activity.from_spec(
+            spec, inputs, spikes,
             readout=readout,
-            readout_population=ro.population if ro else None,
-            readout_variable=ro.variable if ro else None,
-            readout_at=ro.at if ro else "last",
             traces=traces,
             trace_neurons={key: np.asarray(self.record[key.split(".")[0]][1]) for key in traces},
             backend=self.backend,
@@ -816,16 +797,9 @@ def _evaluate_runtime(spec, inputs, backend, replicas, record, progress) -> Acti
             for var in variables:
                 traces[f"{pop}.{var}"] = np.asarray(per_sample(getattr(mon, var)[:], len(neurons)))
                 trace_neurons[f"{pop}.{var}"] = np.asarray(neurons)
-    ro = spec.readout
-    return Activity(
-        dt=float(spec.dt), n_samples=S, n_steps=inputs.n_steps,
-        population_sizes={p.name: p.size for p in spec.populations},
-        spikes=spikes,
-        input_counts={g.name: inputs.counts_per_step(g.name) for g in spec.inputs},
+    return Activity.from_spec(
+        spec, inputs, spikes,
         readout=readout,
-        readout_population=ro.population if ro else None,
-        readout_variable=ro.variable if ro else None,
-        readout_at=ro.at if ro else "last",
         traces=traces, trace_neurons=trace_neurons,
         backend=backend, timings=timings,
         metadata={"replicas": R, "slots": K},

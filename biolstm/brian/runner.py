@@ -217,20 +217,33 @@ def build_network(
             syn.delay = steps * dt
         synapses[proj.name] = syn
 
+    network, readout_monitor = assemble_network(spec, generators, groups, synapses,
+                                                spike_monitors, trace_monitors)
+    return BrianNetwork(network, groups, generators, synapses, spike_monitors, readout_monitor,
+                        trace_monitors, S, T, trace_spec)
+
+
+def assemble_network(spec: NetworkSpec, sources: dict, groups: dict, synapses: dict,
+                     spike_monitors: dict, trace_monitors: dict):
+    """The Brian2 ``Network`` of built objects, with the readout monitor and biolstm's schedule.
+
+    Returns ``(network, readout_monitor)``; the monitor (``None`` without a readout)
+    records ``spec.readout.variable`` of its population at the end of every step.
+    """
+    import brian2 as b2
+
     readout_monitor = None
     if spec.readout is not None:
         readout_monitor = b2.StateMonitor(
             groups[spec.readout.population], spec.readout.variable, record=True,
             when="end", name="readout")
-
-    objects = [*generators.values(), *groups.values(), *synapses.values(),
+    objects = [*sources.values(), *groups.values(), *synapses.values(),
                *spike_monitors.values(), *trace_monitors.values()]
     if readout_monitor is not None:
         objects.append(readout_monitor)
     network = b2.Network(*objects, name="biolstm_network")
     network.schedule = SCHEDULE
-    return BrianNetwork(network, groups, generators, synapses, spike_monitors, readout_monitor,
-                        trace_monitors, S, T, trace_spec)
+    return network, readout_monitor
 
 
 class _ProgressReport:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolstm.activity import Activity
+from biolstm.activity import Activity, sorted_events
 from biolstm.encoding import SpikeTrains
 from biolstm.spec import NetworkSpec
 
@@ -261,7 +261,7 @@ class BatchedTorchSimulator:
         t0 = time.perf_counter()
         spec = self.spec
         dense = self.dense_inputs(inputs)
-        S, T = inputs.n_samples, inputs.n_steps
+        S = inputs.n_samples
         parts = {p.name: [] for p in spec.populations if self.layout.spiking[self.layout.slices[p.name]].any()}
         readout = []
         starts = range(0, S, batch_size)
@@ -281,20 +281,9 @@ class BatchedTorchSimulator:
                     raise TorchConversionError("only the membrane 'v' can be read out")
                 sl = self.layout.slices[spec.readout.population]
                 readout.append(res["membrane"][:, :, sl].cpu().numpy().transpose(1, 0, 2))
-        spikes = {}
-        for name, ev in parts.items():
-            ev = np.concatenate(ev).astype(np.int64) if ev else np.zeros((0, 3), np.int64)
-            spikes[name] = ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]
-        ro = spec.readout
-        return Activity(
-            dt=float(spec.dt), n_samples=S, n_steps=T,
-            population_sizes={p.name: p.size for p in spec.populations},
-            spikes=spikes,
-            input_counts={g.name: inputs.counts_per_step(g.name) for g in spec.inputs},
+        return Activity.from_spec(
+            spec, inputs, {name: sorted_events(ev) for name, ev in parts.items()},
             readout=np.concatenate(readout).astype(float) if readout else None,
-            readout_population=ro.population if ro else None,
-            readout_variable=ro.variable if ro else None,
-            readout_at=ro.at if ro else "last",
             backend="torch",
             timings={"run_s": time.perf_counter() - t0},
         )

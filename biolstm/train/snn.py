@@ -25,7 +25,6 @@ Optionally the weights are rounded in the forward pass to the paper's 8-bit grid
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from biolstm.activity import Activity
+from biolstm.activity import Activity, sorted_events
 from biolstm.spec import NetworkSpec, Population, Projection
 
 __all__ = [
@@ -240,6 +239,15 @@ class SimResult:
     readout_tail: torch.Tensor | None = None
 
 
+def _consecutive_slices(named_sizes) -> tuple[dict[str, slice], int]:
+    """Lay ``(name, size)`` pairs end to end: ``{name: slice}`` and the total size."""
+    slices, start = {}, 0
+    for name, size in named_sizes:
+        slices[name] = slice(start, start + size)
+        start += size
+    return slices, start
+
+
 class TorchNetwork(nn.Module):
     """A trainable torch copy of a :class:`~biolstm.spec.NetworkSpec`.
 
@@ -277,25 +285,10 @@ class TorchNetwork(nn.Module):
         self.kernels = [population_kernel(p, spec.dt, self.readout_scale) for p in spec.populations]
         self.kernel_by_name = {k.name: k for k in self.kernels}
         # index spaces: post = all populations; pre = spiking populations; inputs
-        self.post_slices: dict[str, slice] = {}
-        start = 0
-        for k in self.kernels:
-            self.post_slices[k.name] = slice(start, start + k.size)
-            start += k.size
-        self.n_post = start
-        self.pre_slices: dict[str, slice] = {}
-        start = 0
-        for k in self.kernels:
-            if k.spiking:
-                self.pre_slices[k.name] = slice(start, start + k.size)
-                start += k.size
-        self.n_pre = start
-        self.input_slices: dict[str, slice] = {}
-        start = 0
-        for g in spec.inputs:
-            self.input_slices[g.name] = slice(start, start + g.size)
-            start += g.size
-        self.n_inputs = start
+        self.post_slices, self.n_post = _consecutive_slices((k.name, k.size) for k in self.kernels)
+        self.pre_slices, self.n_pre = _consecutive_slices(
+            (k.name, k.size) for k in self.kernels if k.spiking)
+        self.input_slices, self.n_inputs = _consecutive_slices((g.name, g.size) for g in spec.inputs)
         self.weights = nn.ParameterDict()
         self.proj_names: list[str] = []
         for proj in spec.projections:
@@ -582,7 +575,7 @@ def torch_activity(
     net = TorchNetwork(spec, quantize=False).to(dtype)
     t0 = time.perf_counter()
     record = dict(record or {})
-    S, T = inputs.n_samples, inputs.n_steps
+    S = inputs.n_samples
     spikes: dict[str, list] = {k.name: [] for k in net.kernels if k.spiking}
     readout_parts, trace_parts = [], {f"{p}.{v}": [] for p, (vs, _) in record.items() for v in vs}
     iterator = range(0, S, batch_size)
@@ -606,21 +599,9 @@ def torch_activity(
             pop = key.split(".")[0]
             idx = np.asarray(record[pop][1], dtype=int)
             trace_parts[key].append(res.traces[key].cpu().numpy()[:, :, idx])
-    out_spikes = {}
-    for name, parts in spikes.items():
-        ev = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
-        order = np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))
-        out_spikes[name] = ev[order]
-    ro = spec.readout
-    return Activity(
-        dt=float(spec.dt), n_samples=S, n_steps=T,
-        population_sizes={p.name: p.size for p in spec.populations},
-        spikes=out_spikes,
-        input_counts={g.name: inputs.counts_per_step(g.name) for g in spec.inputs},
+    return Activity.from_spec(
+        spec, inputs, {name: sorted_events(parts) for name, parts in spikes.items()},
         readout=np.concatenate(readout_parts) if readout_parts else None,
-        readout_population=ro.population if ro else None,
-        readout_variable=ro.variable if ro else None,
-        readout_at=ro.at if ro else "last",
         traces={k: np.concatenate(v) for k, v in trace_parts.items()},
         trace_neurons={f"{p}.{v}": np.asarray(idx) for p, (vs, idx) in record.items() for v in vs},
         backend="torch",
