@@ -43,6 +43,19 @@ def _write(comparison, out: Path, overwrite: bool, tag: str = "") -> None:
     comparison.plot(out / f"comparison{tag}.png", overwrite=overwrite)
 
 
+def _parse_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--setting {item!r}: expected NAME=VALUE, e.g. ahp_threshold_scale=16")
+        try:
+            settings[name] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[name] = value
+    return settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, help="NetworkSpec file (.npz)")
@@ -52,6 +65,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="samples per Loihi-mode run")
     parser.add_argument("--out", type=Path, default=Path("results/loihi_mode/compare"))
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="Loihi quantizer setting (repeatable), e.g. ahp_threshold_scale=16; "
+                             "VALUE is read as JSON when it parses, else as a string")
+    parser.add_argument("--ignore-hints", action="store_true",
+                        help="drop the spec's metadata['loihi']['volt_per_unit'] hints so the "
+                             "automatic voltage-scale rule applies")
     args = parser.parse_args()
 
     from biolstm.loihi_eval import compare_quantization, example_lif_pair
@@ -83,8 +102,13 @@ def main() -> int:
     from biolstm.spec import NetworkSpec
 
     spec = NetworkSpec.load(args.spec)
+    if args.ignore_hints and "loihi" in spec.metadata:
+        spec.metadata = {**spec.metadata, "loihi": {k: v for k, v in spec.metadata["loihi"].items()
+                                                    if k != "volt_per_unit"}}
+    settings = _parse_settings(parser, args.setting)
     inputs, labels = _load_inputs(args.inputs, spec)
-    comparison = compare_quantization(spec, inputs, labels, backend=args.backend, batch_size=args.batch_size)
+    comparison = compare_quantization(spec, inputs, labels, backend=args.backend,
+                                      batch_size=args.batch_size, **settings)
     _write(comparison, args.out, args.overwrite)
     print(comparison.table().to_string(index=False))
     return 0

@@ -285,3 +285,30 @@ def test_aux_voltage_in_the_truncation_regime_is_reported():
     ada = fine.population("ada")
     assert ada.aux_weight_mant * 2 ** (6 + ada.aux_weight_exp) >= 4096 / ada.aux_decay_v
     assert "AHP aux voltage in the truncation regime" not in [v.rule for v in fine.violations]
+
+
+def test_automatic_scale_of_ahp_populations_is_finer_by_ahp_threshold_scale():
+    """Rao et al. give the AHP neurons a 4x finer voltage scale (thrAdaScale = 4: threshold
+    508 instead of 127, weight exponent +2); the automatic rule does the same by default,
+    the weights keep their mantissas and the aux jump grows 4x."""
+    from biolstm.tasks import smnist
+
+    spec = smnist.smnist_network(10, 10, "ahp", density=0.5, seed=0)
+    assert "loihi" not in spec.metadata                       # the automatic rule applies
+    lif_rule = quantize(spec, ahp_threshold_scale=1)
+    paper = quantize(spec)
+    fine = quantize(spec, ahp_threshold_scale=16)
+    reg = [q.population("reg").vth_mant for q in (lif_rule, paper, fine)]
+    assert reg[0] == reg[1] == reg[2]                      # LIF populations are not affected
+    ada = [q.population("ada") for q in (lif_rule, paper, fine)]
+    assert ada[1].vth_mant == 4 * ada[0].vth_mant and ada[2].vth_mant == 16 * ada[0].vth_mant
+    jumps = [a.aux_weight_mant * 2 ** (6 + a.aux_weight_exp) for a in ada]
+    assert jumps[1] == pytest.approx(4 * jumps[0], rel=0.01)
+    assert jumps[2] == pytest.approx(16 * jumps[0], rel=0.01)
+    assert "ahp_threshold_scale" in ada[1].error["volt_per_unit_rule"]
+    for name in [p.name for p in spec.projections if p.post == "ada"]:
+        a, b = lif_rule.projection(name), paper.projection(name)
+        assert b.weight_exp == a.weight_exp + 2
+        assert np.array_equal(a.weight_mant, b.weight_mant)
+    with pytest.raises(SettingsError, match="ahp_threshold_scale=3"):
+        quantize(spec, ahp_threshold_scale=3)

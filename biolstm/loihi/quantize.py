@@ -16,7 +16,10 @@ the threshold mantissa is ``floor(255 * (v_th - v_reset) / w_max)`` (clamped to
 1..131071), where ``w_max`` is the largest incoming weight, so that ``w_max`` becomes
 mantissa 255 at exponent 0 -- Rao et al.'s convention (effective weight 255*64 = 16320
 against a threshold of 127*64 when ``w_max`` is twice the threshold); it leaves room
-for 128 such inputs in one step within the 21-bit input accumulator. A readout
+for 128 such inputs in one step within the 21-bit input accumulator. An AHP population's
+threshold mantissa is then multiplied by the setting ``ahp_threshold_scale`` (default 4,
+Rao et al.'s ``thrAdaScale``: 508 instead of 127), so its aux compartment's jump spans
+more integer units and Loihi's truncating decay shortens the AHP current less. A readout
 (no threshold) gets ``volt_per_unit = w_max / (255*64)``. The report says which rule
 set each population's scale.
 
@@ -503,6 +506,10 @@ def _quantize_population(form: NeuronForm, chip: Chip, cfg: LoihiSettings, w_max
         else:
             mant = 127
             how = "automatic: no incoming weights, threshold mantissa 127"
+        if form.model == "ahp" and cfg.ahp_threshold_scale > 1:
+            mant = min(mant * cfg.ahp_threshold_scale, vth_max)
+            how += (f", x{cfg.ahp_threshold_scale} finer for the AHP aux compartment "
+                    f"(setting ahp_threshold_scale)")
         vpu = form.threshold / (mant << shift)
     else:
         if w_max > 0:
@@ -599,8 +606,11 @@ def _quantize_population(form: NeuronForm, chip: Chip, cfg: LoihiSettings, w_max
                 f"falls by 1 unit per step and is gone after {lasts} steps (tau_AHP about "
                 f"{tau_steps:.0f} steps)",
                 f">= {floor_units:.0f} units",
-                "use a finer voltage scale (smaller volt_per_unit, e.g. vth_mant 508 as the paper's "
-                "AHP neurons) so the aux jump spans more units", severity="warning"))
+                f"use a voltage scale {floor_units / got:.1f}x finer (a larger setting "
+                f"ahp_threshold_scale, now {cfg.ahp_threshold_scale}, or a smaller volt_per_unit) so "
+                f"the aux jump spans more units; incoming weights then take larger exponents and "
+                f"fewer largest-weight inputs fit the 21-bit input accumulator per step",
+                severity="warning"))
         if got == 0 and eff != 0:
             out.append(Violation(where, "AHP auxiliary weight rounds to zero", f"{abs(eff):.3g} units",
                                  ">= 0.5 units", "decrease volt_per_unit (finer voltage scale)",

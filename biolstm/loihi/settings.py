@@ -70,6 +70,15 @@ class LoihiSettings:
         Volts per Loihi integer voltage unit, overriding ``spec.metadata["loihi"]``.
         Without either, the scale is chosen so that the largest incoming weight is
         mantissa 255 at exponent 0 (Rao et al.'s convention), see :mod:`.quantize`.
+    ahp_threshold_scale : int
+        Power of two 1..128 by which the automatic rule refines the voltage scale of AHP
+        populations (their threshold mantissa becomes this many times the LIF rule's;
+        incoming weights keep their mantissas, one exponent step per factor 2). Default
+        4, Rao et al.'s ``thrAdaScale`` (threshold 508, paper_model.md §1.2): the aux
+        compartment's per-spike jump then spans 4x more integer units, so Loihi's
+        truncating decay (one unit per step below ``4096/decayV`` units) shortens the
+        AHP current less. 1 gives the LIF rule. Not used when ``volt_per_unit`` or the
+        spec's hint sets the scale.
     output_axons : {"intel", "davies", "slayer"}
         Output-axon budget per core (§1a C3, §7.1). ``intel`` (default; Intel's own
         LSNN placement code): 4096 when every target of the core is on its chip, 2048
@@ -96,6 +105,7 @@ class LoihiSettings:
     weight_bits: Any = 8
     alif: str = "ahp"
     volt_per_unit: Mapping[str, float] = field(default_factory=dict)
+    ahp_threshold_scale: int = 4
     output_axons: str = "intel"
     profile_limits: str = "registers"
     neuron_fanout_limit: bool = True
@@ -114,6 +124,11 @@ class LoihiSettings:
                     f"setting weight_bits={b!r}: Loihi weight mantissas have 1, 2, 3, 4, 5, 6 "
                     f"or 8 bits (7 is not representable, loihi.md §2b)"
                 )
+        k = self.ahp_threshold_scale
+        if not (isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 128 and k & (k - 1) == 0):
+            raise SettingsError(
+                f"setting ahp_threshold_scale={k!r} must be a power of two from 1 to 128 "
+                f"(1 = the LIF rule, 4 = Rao et al.'s thrAdaScale)")
         for pop, vpu in dict(self.volt_per_unit).items():
             if not (isinstance(vpu, (int, float)) and vpu > 0):
                 raise SettingsError(f"setting volt_per_unit[{pop!r}] = {vpu!r} must be a positive number")
