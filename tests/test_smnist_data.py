@@ -173,3 +173,34 @@ def test_official_test_set_from_shared():
     ours, _ = smnist.default_split()
     rows = {r.tobytes() for r in train.x[:5848]}
     assert all(r.tobytes() in rows for r in ours.x[:50])
+
+
+def test_train_valid_split_is_the_pickles_valid_part(tmp_path):
+    # a small pickle (train 30, valid 10, test 5) and the same digits as a .npz: one split
+    rng = np.random.default_rng(3)
+    parts = [(rng.integers(0, 256, (n, 784)).astype(np.float32) / 256, rng.integers(0, 10, n))
+             for n in (30, 10, 5)]
+    pkl = tmp_path / "mnist.pkl.gz"
+    with gzip.open(pkl, "wb") as fh:
+        pickle.dump(tuple(parts), fh, protocol=2)
+    x60 = np.round(np.concatenate([parts[0][0], parts[1][0]]) * 256).astype(np.uint8)
+    y60 = np.concatenate([parts[0][1], parts[1][1]])
+    npz = tmp_path / "mnist.npz"
+    np.savez(npz, x_train=x60, y_train=y60, x_test=x60[:5], y_test=y60[:5])
+    for path in (pkl, npz):
+        train, valid = smnist.mnist_train_valid(path, n_valid=10)
+        assert (len(train), len(valid)) == (30, 10)
+        assert np.array_equal(valid.x, np.round(parts[1][0] * 256).astype(np.uint8))
+        assert np.array_equal(valid.y, parts[1][1]) and np.array_equal(train.y, parts[0][1])
+        assert "validation part" in valid.description and "training part" in train.description
+    with pytest.raises(ValueError, match="n_valid=40 must be in 1..39"):
+        smnist.mnist_train_valid(pkl, n_valid=40)
+
+
+def test_holdout_split_is_stratified_and_disjoint():
+    train, _ = smnist.default_split()
+    fit, val = smnist.holdout_split(train, 500)
+    assert (len(fit), len(val)) == (3500, 500)
+    assert np.bincount(val.y).tolist() == [50] * 10
+    rows = {r.tobytes() for r in val.x}
+    assert not any(r.tobytes() in rows for r in fit.x)

