@@ -47,7 +47,7 @@ def test_unusable_inputs_exit_2(tmp_path, capsys):
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
     status, _, err = run_cli(capsys, junk)
-    assert status == 2 and "not a NetworkSpec" in err
+    assert status == 2 and "junk.npz" in err and "not a readable NetworkSpec" in err
     status, out, _ = run_cli(capsys, junk, "--json", "--chip", "loihi9")
     assert status == 2 and "unknown chip 'loihi9'" in json.loads(out)["error"]
     status, _, err = run_cli(capsys, junk, "--set", "weight_rounding=sideways")
@@ -131,10 +131,11 @@ def test_weight_variable_choice_in_process():
     S.connect(i=[0, 1], j=[1, 2])
     S.w = [1, 2] * mV
     S.scale = 3
-    entry, arrays = _synapse_entry(S, {}, "w", 1e-3)
-    assert entry["target_var"] == "v" and np.allclose(arrays["w"], [3e-3, 6e-3])
-    entry, _ = _synapse_entry(S, {}, "weight", 1e-3)
-    assert "no synaptic variable 'weight'" in entry["reason"] and "'w'" in entry["reason"]
+    entry, arrays = _synapse_entry(S, {}, "w", 1e-3, {G.name})
+    assert entry["target_var"] == "v" and np.allclose(arrays["w"], [3e-3, 6e-3]) and not entry["unrecognised"]
+    entry, _ = _synapse_entry(S, {}, "weight", 1e-3, {G.name})
+    [(_, _, reason)] = entry["unrecognised"]
+    assert "no synaptic variable 'weight'" in reason and "'w'" in reason
     G._network = S._network = "checked only"  # Brian2 warns about objects never put in a network
 
 

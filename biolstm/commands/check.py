@@ -49,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mapper setting (repeatable), e.g. --set weight_rounding=floor --set output_axons=davies; "
                              "see biolstm.loihi.settings.LoihiSettings")
     parser.add_argument("--max-cores", type=int, default=20, help="cores listed in the text report (default 20)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="Python files: seconds the script may run before its first run() (default 300); "
+                             "a script stopped there is read as far as it got and reported with exit status 2")
+    parser.add_argument("--quiet", action="store_true", help="do not print the phase (on stderr) while checking")
 
 
 def _parse_dt(text: str | None) -> float | None:
@@ -109,10 +113,14 @@ def run(args: argparse.Namespace) -> int:
             if dt is not None and abs(dt - float(spec.dt)) > 1e-12:
                 report.notes.append(f"--dt {dt:g} s ignored: the NetworkSpec carries its own dt = {float(spec.dt):g} s")
         elif path.suffix == ".py":
-            from biolstm.loihi.introspect import IntrospectionError, check_brian_file
+            from biolstm.loihi.introspect import TIMEOUT_S, IntrospectionError, check_brian_file
 
+            timeout = TIMEOUT_S if args.timeout is None else args.timeout
+            if not timeout > 0:
+                return _fail(args, f"--timeout {args.timeout:g}: must be a positive number of seconds")
             try:
-                report = check_brian_file(path, chip, weight_var=args.weight_var, dt=dt, settings=settings)
+                report = check_brian_file(path, chip, weight_var=args.weight_var, dt=dt, settings=settings,
+                                          timeout=timeout, progress=not args.quiet)
             except IntrospectionError as err:
                 return _fail(args, str(err))
         else:
@@ -124,5 +132,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.to_text(max_cores=args.max_cores))
         if report.status == 2:
-            print("\nExit status 2: parts of the network could not be translated (see 'unrecognised' above).")
+            print(f"\nExit status 2: parts of the network could not be translated (see 'unrecognised' above); "
+                  f"counted as one-compartment LIF neurons, the network takes {report.placement.n_cores} cores "
+                  f"({report.qnet.n_neurons} neurons, {report.qnet.n_synapses} synapses)"
+                  + (f" and breaks {len(report.errors)} limit(s)" if report.errors else " within the limits") + ".")
     return report.status

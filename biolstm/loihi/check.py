@@ -73,11 +73,16 @@ class CheckReport:
 
     @property
     def status(self) -> int:
-        """Exit status: 0 fits, 1 a limit is violated, 2 parts could not be translated."""
-        if self.errors:
-            return 1
+        """Exit status: 0 fits, 1 a limit is violated, 2 parts could not be translated.
+
+        Untranslated parts take precedence: their resources are counted as if they were
+        one-compartment LIF neurons, so a violation found with them is what they would
+        break as LIF, not a verdict on the real model.
+        """
         if self.unrecognised:
             return 2
+        if self.errors:
+            return 1
         return 0
 
     @property
@@ -101,9 +106,14 @@ class CheckReport:
             f"  placed on {pl.n_cores} cores on {pl.n_chips} chip(s) "
             f"({pl.limits.cores_per_chip} cores per chip)",
         ]
+        if self.unrecognised:
+            lines.append("  (parts that could not be translated are counted as one-compartment LIF neurons with "
+                         "their synapses: the neurons, synapses, axons and cores above are what they would need "
+                         "as LIF" + (", and the violations below are what they would break" if self.errors else "")
+                         + ")")
         if self.errors or self.unrecognised:
             lines.append(f"\nProblems ({len(self.errors)} violations, {len(self.unrecognised)} unrecognised):")
-            lines.append(format_violations(self.errors + self.unrecognised))
+            lines.append(format_violations(self.unrecognised + self.errors))
         if self.warnings:
             lines.append(f"\nWarnings ({len(self.warnings)}):")
             lines.append(format_violations(self.warnings))

@@ -22,7 +22,9 @@ membrane variable), read off a :class:`biolstm.neurons.DiscreteModel` -- never r
   ``offset[v] + (alpha_v - 1)*v_reset`` per step;
 * an adaptive threshold (ALIF) has no Loihi 1 form; it is mapped onto the AHP form
   with the matched parameters (``tau_ahp = tau_a``, ``delta_I_ahp = delta_theta/R_m``,
-  paper_model.md §1.4) unless the setting ``alif="reject"`` says otherwise.
+  paper_model.md §1.4) unless the setting ``alif="reject"`` says otherwise; a threshold
+  variable that relaxes to a rest value (``dvt/dt = (vt0 - vt)/tau_t``, reset ``vt += d``)
+  is the constant threshold ``vt0`` plus such an adaptation.
 """
 
 from __future__ import annotations
@@ -216,18 +218,31 @@ def form_from_discrete(
     gains: dict[str, float] = {} if currents else {vname: 1.0}
     aux_alpha = aux_step = None
     threshold_var = None
+    threshold_shift = 0.0  # coeffs[k] * rest value of a relaxing threshold variable
     model = "lif" if disc.spiking else "li"
     for k, var in enumerate(names):
         if k == iv:
             continue
         others = [j for j in range(len(names)) if j != k]
-        self_only = all(abs(T[k, j]) < 1e-300 for j in others) and abs(off[k]) < 1e-300
+        coupled = [names[j] for j in others if abs(T[k, j]) >= 1e-300]
+        driven = abs(off[k]) >= 1e-300
         feeds_v = abs(T[iv, k]) > 0
         in_threshold = disc.spiking and abs(coeffs[k]) > 0
-        if not self_only:
+        # an adaptive threshold that relaxes to a rest value (dvt/dt = (vt0 - vt)/tau_t, as
+        # Brian2's examples/adaptive_threshold.py writes it) is the constant vt0 plus an
+        # adaptation that decays to 0: the rest value moves into the threshold
+        relaxing_threshold = (driven and not coupled and in_threshold and not feeds_v and var in reset_add
+                              and 0 < float(T[k, k]) < 1)
+        if coupled:
             raise FormError(
-                f"{where}: variable {var} depends on other state variables or has a constant "
-                f"drive; Loihi's current and auxiliary compartment only decay on their own"
+                f"{where}: variable {var} depends on {', '.join(coupled)}; Loihi's current and auxiliary "
+                f"compartment only decay on their own"
+            )
+        if driven and not relaxing_threshold:
+            raise FormError(
+                f"{where}: variable {var} has a constant drive (it relaxes to a value other than 0); Loihi's "
+                f"current and auxiliary compartment decay to 0 (only an adaptive threshold may relax to a "
+                f"rest value)"
             )
         if var in currents:
             if var in reset_add or var in reset_set or in_threshold or not feeds_v:
@@ -262,6 +277,13 @@ def form_from_discrete(
             if aux_alpha is not None:
                 raise FormError(f"{where}: two adaptation variables; Loihi 1 has one auxiliary compartment")
             scale = float(coeffs[k]) / float(coeffs[iv])  # threshold in units of v: v > c - scale*theta
+            if relaxing_threshold:
+                rest = float(off[k]) / (1.0 - float(T[k, k]))
+                threshold_shift += float(coeffs[k]) * rest
+                unit = disc.state_units[k] if disc.state_units[k] not in ("1", "Unit(1)") else ""
+                notes.append(f"threshold variable {var} relaxes to {rest:.6g} {unit}".rstrip() + ": mapped as the "
+                             f"threshold at that rest value plus an adaptation ({var} minus the rest value) that "
+                             f"decays to 0 and starts at 0")
             delta_theta = -scale * float(reset_add[var])
             aux_alpha, aux_step, note = alif_as_ahp(alpha_v, float(T[k, k]), delta_theta, disc.dt)
             notes.append(note)
@@ -281,7 +303,7 @@ def form_from_discrete(
             )
     threshold = None
     if disc.spiking:
-        threshold = float(disc.threshold_const) / float(coeffs[iv]) - v_offset
+        threshold = (float(disc.threshold_const) - threshold_shift) / float(coeffs[iv]) - v_offset
         if not threshold > 0:
             raise FormError(
                 f"{where}: threshold {threshold + v_offset:.6g} is not above the reset value "
