@@ -404,7 +404,9 @@ def load_mnist(path: str | Path, part: str = "test") -> Dataset:
     if len(x) != len(y):
         raise MNISTFileError(f"{source}: {len(x)} images but {len(y)} labels")
     official = {"train": "official 60,000-digit training set", "test": "official 10,000-digit test set"}
-    return Dataset(x, y, f"{source} ({official[part]} part)")
+    # the description names the file, not the folder it sits in on this machine
+    label = source.replace(str(path), path.name)
+    return Dataset(x, y, f"{label} ({official[part]} part)")
 
 
 N_VALID = 10_000
