@@ -12,7 +12,7 @@ EXTRAS := $(if $(TORCH_SPEC),train$(comma)test,test)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biolstm-installed
 
-.PHONY: demo test results venv clean
+.PHONY: demo test results venv clean genn
 
 venv: $(STAMP)
 
@@ -34,6 +34,12 @@ test: $(STAMP)
 # this checkout (scripts/make_results.py lists them). Long: hours on 2 cores; it resumes.
 results: $(STAMP)
 	$(PY) scripts/make_results.py
+
+# The separate GeNN environment for the genn backend (.venv-genn: Python 3.11, brian2 2.5.4,
+# brian2genn 1.7.0; GeNN 4.9.0 from GENN_PATH, an archive or folder). .venv is not touched.
+#   make genn GENN_PATH=/path/to/genn-4.9.0.tar.gz
+genn:
+	nice scripts/make_genn_env.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info
