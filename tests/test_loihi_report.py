@@ -34,6 +34,53 @@ def test_summary_on_loihi2_has_no_energy_but_says_why():
 def test_baseline_validation_and_measurement():
     with pytest.raises(ValueError, match="seconds_per_inference"):
         Baseline.from_any({"power_W": 3})
-    b = measure_lstm_baseline(4, 2, 20, hidden=8, repeats=2)
+    b = measure_lstm_baseline(4, 2, 20, hidden=8, repeats=2, counters=lambda: None)
     assert b.measured and b.seconds_per_inference > 0 and b.power_W == DEFAULT_CPU_POWER_W
     assert "this machine" in b.label
+    assert not b.power_measured and "assumed" in b.power_source
+
+
+def test_baseline_power_from_rapl_counters():
+    """Energy counters read before and after the runs give the power (a wrapped counter too)."""
+    readings = iter([{"pkg0": 1_000_000, "pkg1": 2 ** 32 - 500_000}, {"pkg0": 3_000_000, "pkg1": 1_500_000}])
+    t0 = __import__("time").perf_counter()
+    b = measure_lstm_baseline(4, 2, 20, hidden=8, repeats=2, counters=lambda: next(readings))
+    elapsed = __import__("time").perf_counter() - t0
+    # 2 J on pkg0 + 2 J on pkg1 (wrapped at 2**32 uJ) over the measured time
+    assert b.power_measured and "RAPL" in b.power_source
+    assert b.power_W >= 4.0 / elapsed
+    assert b.energy_J == pytest.approx(b.power_W * b.seconds_per_inference)
+
+
+def test_rapl_counters_where_absent(tmp_path):
+    from biolstm.loihi.report import rapl_counters
+
+    assert rapl_counters(str(tmp_path / "intel-rapl:*" / "energy_uj")) is None
+    (tmp_path / "intel-rapl:0").mkdir()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("12345\n")
+    assert rapl_counters(str(tmp_path / "intel-rapl:*" / "energy_uj")) == {
+        str(tmp_path / "intel-rapl:0" / "energy_uj"): 12345}
+
+
+def test_gpu_baseline_not_measured_without_gpu():
+    from biolstm.loihi.report import measure_gpu_lstm_baseline
+
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    b, why = measure_gpu_lstm_baseline(4, 2, 20)
+    assert b is None and why.startswith("not measured")
+
+
+def test_summary_range_over_models_and_calibrations():
+    act, inputs = activity(tiny())
+    s = loihi_summary(tiny_spec(), act, inputs=inputs)
+    labels = [e.label for e in s["estimates"]]
+    assert labels == ["davies2018/smnist2021", "davies2018/relnet2021", "sanafe/smnist2021", "sanafe/relnet2021"]
+    energies = [e.energy_per_inference_J for e in s["estimates"]]
+    lat = [e.latency_per_inference_s for e in s["estimates"]]
+    assert s["range"]["energy_per_inference_J"] == (min(energies), max(energies))
+    assert s["range"]["latency_per_inference_s"] == (min(lat), max(lat))
+    assert min(energies) < max(energies)
+    assert s["energy"]["sanafe"].calibration == "smnist2021"
+    assert "a range, not a measurement" in s["text"] and "[sanafe/relnet2021]" in s["text"]

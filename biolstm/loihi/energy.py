@@ -1,6 +1,30 @@
 """Energy, latency and energy-delay product of a placed network, from simulated spikes.
 
-``estimate(placement, activity, model="davies2018"|"sanafe") -> EnergyReport``.
+``estimate(placement, activity, model="davies2018"|"sanafe", calibration="smnist2021")
+-> EnergyReport``.
+
+Components (as NxSDK's energy probe splits a measured run, loihi.md §3d; Rao et al.'s
+notebooks read ``powerProfileStats.power['core'|'lakemont']['dynamic'|'static']``):
+
+``neurocore_dynamic``
+    The per-event sum of ``model`` over the counted events (below); not fitted.
+``neurocore_static``
+    Static power per neurocore in use x latency (``static="core"``, as the probe
+    charges it), or per powered chip (``static="chip"``, F20's 104 mW: the whole chip).
+``x86_dynamic``, ``x86_static``
+    The embedded x86 (Lakemont) cores' dynamic and static power per chip x latency.
+    Their dynamic part covers input injection and the per-step management together:
+    no published measurement separates the two.
+
+Latency per step = neurocore time of ``model`` + barrier/sync + the x86 cores' time per
+step; host time is excluded, as in the measurements (effective = total - host time).
+
+The chip-level figures (neurocore static per core, x86 power per chip, x86 time per
+step) come from a *calibration* of the chip file: ``smnist2021`` reads them off Rao et
+al.'s sMNIST run (1 core, 1 chip), ``relnet2021`` fits them on their RelNet run (22
+chips) with biolstm's stand-in of that network. Each report lists every figure used,
+its source and whether it is fitted (``EnergyReport.figures``);
+``scripts/energy_check.py`` shows each calibration's error on the other run.
 
 Events are counted from an :class:`~biolstm.activity.Activity` (spikes per neuron and
 step, input spikes per step) and the placement's routes (which cores each neuron's
@@ -15,7 +39,8 @@ per-event figures of the chip file (loihi.md §3):
     ``E = 51.2*N_map + 21.6*N_upd + 69.3*N_fire + 111*M + 33.6*S + 3.0*H_ew + 4.2*H_ns``
     pJ; step time ``max(max_c neuron side, max_c message side) + sync`` where the neuron
     side is ``sum(6.0 + 3.7*upd + 30*fired) + 5.1*messages sent`` and the message side
-    ``16*messages received + 4.7*S_c`` ns.
+    ``16*messages received + 4.7*S_c`` ns. :mod:`.sanafe_export` checks this counting
+    against the SANA-FE simulator itself.
 
 Here ``N_map`` is the mapped compartments (an AHP neuron counts 2 on Loihi 1), ``S``
 synaptic operations (each spike times the synapses it reaches; an AHP spike also
@@ -28,12 +53,10 @@ bound that is close for leaky networks whose potentials rarely return to exactly
 ``active="input"`` counts only compartments that received a synaptic event or fired, a
 lower bound. The report states which one was used.
 
-Input injection is its own component (loihi.md §3d): each injected spike is a message
-from the injection point (assumed at chip 0, tile 0) to every core its channel reaches,
-plus the embedded x86 cores' power while they inject (``x86_power_per_chip_W`` of the
-chip file, per chip receiving input, times the modelled step time). Static energy is
-``P_static`` (per powered chip, or per used core with ``static="core"``) times the
-latency. ``EDP = energy per inference x latency per inference``.
+Input spikes are messages from the injection point (assumed at chip 0, tile 0) to every
+core their channel reaches; their mesh energy is part of ``neurocore_dynamic``
+(``input_messages``), the x86 work of injecting them part of ``x86_dynamic``.
+``EDP = energy per inference x latency per inference``.
 """
 
 from __future__ import annotations
@@ -46,7 +69,8 @@ import scipy.sparse
 
 from biolstm.loihi.placement import Placement
 
-__all__ = ["EnergyReport", "estimate", "ENERGY_MODELS", "EventCounts", "count_events"]
+__all__ = ["EnergyReport", "estimate", "ENERGY_MODELS", "EventCounts", "count_events", "COMPONENTS",
+           "CALIBRATIONS", "DEFAULT_CALIBRATION", "calibration_figures", "latency_rows"]
 
 ENERGY_MODELS = ("davies2018", "sanafe")
 ROW_CHUNK = 4096
@@ -298,24 +322,45 @@ def _active_compartments(pl: Placement, receivers: dict, R: int):
 # charging the events
 # --------------------------------------------------------------------------------------
 
+#: The components of :attr:`EnergyReport.components_J`, named as NxSDK's energy probe
+#: names them (``powerProfileStats.power['core'|'lakemont']['dynamic'|'static']``).
+COMPONENTS = ("neurocore_dynamic", "neurocore_static", "x86_dynamic", "x86_static")
+CALIBRATIONS = ("smnist2021", "relnet2021")
+DEFAULT_CALIBRATION = "smnist2021"
+
 
 @dataclass
 class EnergyReport:
-    """Energy and time per inference under one named model.
+    """Energy and time per inference under one named model and calibration.
 
     Attributes
     ----------
     model : str
-        ``"davies2018"`` or ``"sanafe"`` -- part of every table and dict.
+        ``"davies2018"`` or ``"sanafe"``: the per-event figures of the neurocores.
+    calibration : str or None
+        Which measured run the chip-level figures (static powers, x86 power, x86 time
+        per step) were fitted on (``"smnist2021"``, ``"relnet2021"``), or None.
     model_description : str
     chip : str
     n_samples, n_steps : int
     dt : float
         Seconds of the float model per step (not Loihi time).
     components_J : dict of str to float
-        Mean energy per inference of each component: ``neuron_updates``,
-        ``synaptic_ops``, ``spikes_out`` (SANA-FE only), ``messages``, ``hops``,
-        ``input_injection``, ``static``.
+        Mean energy per inference of each component, as NxSDK's energy probe splits it:
+        ``neurocore_dynamic``, ``neurocore_static``, ``x86_dynamic``, ``x86_static``.
+        They sum to :attr:`energy_per_inference_J`.
+    neurocore_dynamic_parts_J : dict of str to float
+        ``neurocore_dynamic`` by event: ``neuron_updates``, ``synaptic_ops``,
+        ``spikes_out`` (SANA-FE only), ``messages``, ``hops``, ``input_messages``
+        (the mesh messages and hops of injected input spikes).
+    power_W : dict of str to float
+        Mean power of each component over the inference (energy / latency).
+    latency_parts_s : dict of str to float
+        Per inference: ``neurocore`` (the per-event step time), ``sync`` (barrier) and
+        ``x86`` (the embedded x86 cores' per-step management); they sum to the latency.
+        Host time is excluded, as in Rao et al.'s measurements (loihi.md §3d).
+    figures : list of dict
+        Every chip-level figure used: name, value, unit, source, whether fitted.
     counts : dict of str to float
         Mean events per inference.
     latency_per_step_s, latency_per_inference_s : float
@@ -324,6 +369,8 @@ class EnergyReport:
         Energy-delay product: mean energy per inference x mean latency per inference
         (J*s), as Rao et al. computed it.
     static_power_W : float
+        Neurocore + x86 static power.
+    cores, chips : int
     assumptions : list of str
     per_sample : dict of str to ndarray
         ``energy_J`` and ``latency_s`` per sample.
@@ -344,43 +391,80 @@ class EnergyReport:
     static_per_inference_J: float
     edp_Js: float
     static_power_W: float
+    calibration: str | None = None
+    neurocore_dynamic_parts_J: dict[str, float] = field(default_factory=dict)
+    power_W: dict[str, float] = field(default_factory=dict)
+    latency_parts_s: dict[str, float] = field(default_factory=dict)
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    cores: int = 0
+    chips: int = 0
     assumptions: list[str] = field(default_factory=list)
     per_sample: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """``model`` or ``model/calibration``."""
+        return f"{self.model}/{self.calibration}" if self.calibration else self.model
+
     def table(self):
-        """pandas DataFrame: component, energy per inference (J and uJ), share, model."""
+        """pandas DataFrame: one row per component (then the neurocore dynamic parts).
+
+        Columns: model, calibration, component, energy_J, energy_uJ, power_mW, share.
+        The four components of :data:`COMPONENTS` and ``total`` have ``part_of`` empty;
+        the rows of the neurocore dynamic parts have ``part_of="neurocore_dynamic"``.
+        """
         import pandas as pd
 
         total = self.energy_per_inference_J or 1.0
-        rows = [{"model": self.model, "component": k, "energy_J": v, "energy_uJ": v * 1e6,
-                 "share": v / total} for k, v in self.components_J.items()]
-        rows.append({"model": self.model, "component": "total", "energy_J": self.energy_per_inference_J,
-                     "energy_uJ": self.energy_per_inference_J * 1e6, "share": 1.0})
+        lat = self.latency_per_inference_s or 1.0
+        rows = []
+        for k, v in self.components_J.items():
+            rows.append({"model": self.model, "calibration": self.calibration, "component": k, "part_of": "",
+                         "energy_J": v, "energy_uJ": v * 1e6, "power_mW": v / lat * 1e3, "share": v / total})
+        rows.append({"model": self.model, "calibration": self.calibration, "component": "total", "part_of": "",
+                     "energy_J": self.energy_per_inference_J, "energy_uJ": self.energy_per_inference_J * 1e6,
+                     "power_mW": self.energy_per_inference_J / lat * 1e3, "share": 1.0})
+        for k, v in self.neurocore_dynamic_parts_J.items():
+            rows.append({"model": self.model, "calibration": self.calibration, "component": k,
+                         "part_of": "neurocore_dynamic", "energy_J": v, "energy_uJ": v * 1e6,
+                         "power_mW": v / lat * 1e3, "share": v / total})
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "model_description": self.model_description, "chip": self.chip,
-            "n_samples": self.n_samples, "n_steps": self.n_steps,
-            "components_J": dict(self.components_J), "counts": dict(self.counts),
+            "model": self.model, "calibration": self.calibration, "model_description": self.model_description,
+            "chip": self.chip, "n_samples": self.n_samples, "n_steps": self.n_steps,
+            "cores": self.cores, "chips": self.chips,
+            "components_J": dict(self.components_J),
+            "neurocore_dynamic_parts_J": dict(self.neurocore_dynamic_parts_J),
+            "power_W": dict(self.power_W), "counts": dict(self.counts),
             "latency_per_step_s": self.latency_per_step_s,
             "latency_per_inference_s": self.latency_per_inference_s,
+            "latency_parts_s": dict(self.latency_parts_s),
             "energy_per_inference_J": self.energy_per_inference_J,
             "dynamic_per_inference_J": self.dynamic_per_inference_J,
             "static_per_inference_J": self.static_per_inference_J,
             "edp_Js": self.edp_Js, "static_power_W": self.static_power_W,
+            "figures": [dict(f) for f in self.figures],
             "assumptions": list(self.assumptions),
         }
 
     def to_text(self) -> str:
-        lines = [f"Energy model: {self.model} ({self.model_description}), chip {self.chip}",
+        lat = self.latency_per_inference_s or 1.0
+        lines = [f"Energy model: {self.label} ({self.model_description}), chip {self.chip}, "
+                 f"{self.cores} core(s), {self.chips} chip(s)",
                  f"  per inference ({self.n_steps} steps, mean of {self.n_samples} samples):"]
         for k, v in self.components_J.items():
-            lines.append(f"    {k:<16} {v * 1e6:12.4f} uJ")
-        lines.append(f"    {'total':<16} {self.energy_per_inference_J * 1e6:12.4f} uJ")
+            lines.append(f"    {k:<18} {v * 1e6:12.4f} uJ  {v / lat * 1e3:9.4g} mW")
+            if k == "neurocore_dynamic":
+                for p, pv in self.neurocore_dynamic_parts_J.items():
+                    lines.append(f"      {p:<16} {pv * 1e6:12.4f} uJ")
+        lines.append(f"    {'total':<18} {self.energy_per_inference_J * 1e6:12.4f} uJ  "
+                     f"{self.energy_per_inference_J / lat * 1e3:9.4g} mW")
+        parts = ", ".join(f"{k} {v * 1e3:.4g} ms" for k, v in self.latency_parts_s.items())
         lines.append(f"  latency {self.latency_per_step_s * 1e6:.4g} us/step, "
-                     f"{self.latency_per_inference_s * 1e3:.4g} ms/inference; "
-                     f"EDP {self.edp_Js:.4g} J*s [{self.model}]")
+                     f"{self.latency_per_inference_s * 1e3:.4g} ms/inference ({parts}; host time excluded); "
+                     f"EDP {self.edp_Js:.4g} J*s [{self.label}]")
         return "\n".join(lines)
 
 
@@ -414,53 +498,31 @@ def _interp_table(table: list, n: float, step: bool) -> float:
     return float(np.interp(n, keys, vals))
 
 
-def estimate(placement_or_report, activity, model: str = "davies2018", *, active: str = "all",
-             static: str = "chip", inputs=None, counts: EventCounts | None = None) -> EnergyReport:
-    """Energy, latency and EDP per inference of ``activity`` on a placed network.
+def calibration_figures(chip, name: str | None) -> dict[str, Any] | None:
+    """The chip-level figures of calibration ``name`` of ``chip`` (None: no calibration).
 
-    Parameters
-    ----------
-    placement_or_report : Placement or CheckReport
-    activity : Activity
-        From a simulation of the same network (Brian2 float, Loihi mode or torch).
-    model : {"davies2018", "sanafe"}
-        Per-event figures to use (from the chip file; named in every output).
-    active : {"all", "input"}
-        Active/updated compartments: every compartment every step (default, upper
-        bound) or only those that received input or fired (lower bound).
-    static : {"chip", "core"}
-        Static power per powered chip (default, F20's 104 mW) or per used core.
-    inputs : SpikeTrains, optional
-        Input spikes with channels, for exact injection costs.
-    counts : EventCounts, optional
-        Reuse counted events (to evaluate both models on one count).
-
-    Returns
-    -------
-    EnergyReport
+    Returns a dict of figure name -> ``{"value": ..., "source": ..., "fitted": bool}``
+    (``x86_step_s`` has one value per energy model), or raises :class:`ChipError`
+    naming the calibrations the chip has.
     """
-    pl: Placement = getattr(placement_or_report, "placement", placement_or_report)
-    chip = pl.chip
-    em = chip.energy_model(model)
-    if static not in ("chip", "core"):
-        raise ValueError(f"static={static!r} must be 'chip' or 'core'")
-    ev = counts if counts is not None else count_events(pl, activity, active=active, inputs=inputs)
-    S, T, C = ev.n_samples, ev.n_steps, pl.n_cores
-    R = S * T
-    assumptions = list(ev.notes)
-    n_map = float(ev.compartments_per_core.sum())
-    if ev.active is None:
-        active_rows = np.full(R, n_map)
-        assumptions.append("every mapped compartment counts as active/updated every step (upper bound)")
-    else:
-        active_rows = np.asarray(ev.active.sum(axis=1)).ravel()
-        assumptions.append("only compartments that received a synaptic event or fired count as active (lower bound)")
-    fired_rows = np.asarray(ev.fired.sum(axis=1)).ravel()
-    syn_rows = np.asarray(ev.synops.sum(axis=1)).ravel() + ev.inj_synops.row_sums()
-    msg_rows = np.asarray(ev.msg_in.sum(axis=1)).ravel()
-    pJ = 1e-12
-    ns = 1e-9
-    # -- latency per row ---------------------------------------------------------------
+    from biolstm.loihi.chips import ChipError
+
+    if name is None:
+        return None
+    cals = chip.values.get("calibrations") or {}
+    if name not in cals:
+        have = sorted(cals) or "none"
+        raise ChipError(f"chip '{chip.name}' has no calibration {name!r}; it has {have}. Pass calibration=None "
+                        f"for the neurocore figures alone, or add one to {chip.path} under 'calibrations'")
+    return cals[name]
+
+
+def latency_rows(pl: Placement, ev: EventCounts, model: str) -> tuple[np.ndarray, float, list[str]]:
+    """Neurocore step time per row (ns, without sync) and the sync/barrier time per step (ns)."""
+    em = pl.chip.energy_model(model)
+    C = pl.n_cores
+    R = ev.n_samples * ev.n_steps
+    notes: list[str] = []
     tiles = pl.tiles_used()
     latency = np.zeros(R)
     route_ew, route_ns, routed = ev.route_hops
@@ -491,67 +553,161 @@ def estimate(placement_or_report, activity, model: str = "davies2018", *, active
             latency[a:b] = np.maximum(neuron_side.max(axis=1), message_side.max(axis=1)) + inj
     if pl.n_chips > 1:
         barrier = em["barrier_multichip_ns"]
-        assumptions.append(f"multi-chip barrier {barrier / 1e3:.3g} us per step (F20, Pohoiki Springs)")
+        notes.append(f"multi-chip barrier {barrier / 1e3:.3g} us per step (F20, Pohoiki Springs)")
     elif model == "davies2018":
         barrier = _interp_table(em["barrier_ns"], tiles, step=False)
-        assumptions.append(f"barrier {barrier:.0f} ns for {tiles} tile(s), linear between D18's 113 ns (1) and 465 ns (32)")
+        notes.append(f"barrier {barrier:.0f} ns for {tiles} tile(s), linear between D18's 113 ns (1) and 465 ns (32)")
     else:
         barrier = _interp_table(em["sync_ns"], tiles, step=True)
-        assumptions.append(f"sync {barrier:.0f} ns for {tiles} tile(s) (SANA-FE table)")
-    latency = (latency + barrier) * ns
+        notes.append(f"sync {barrier:.0f} ns for {tiles} tile(s) (SANA-FE table)")
+    return latency, float(barrier), notes
+
+
+def estimate(placement_or_report, activity, model: str = "davies2018", *, active: str = "all",
+             static: str = "core", calibration: str | None = DEFAULT_CALIBRATION, inputs=None,
+             counts: EventCounts | None = None) -> EnergyReport:
+    """Energy, latency and EDP per inference of ``activity`` on a placed network.
+
+    Energy is reported in the four components of NxSDK's energy probe (loihi.md §3d):
+
+    * ``neurocore_dynamic`` -- the per-event sum of ``model`` (module docstring): neuron
+      updates, synaptic operations, spikes, messages and hops, and the mesh messages of
+      injected input spikes;
+    * ``neurocore_static`` -- static power per neurocore in use x latency (``static="core"``,
+      as the probe charges it; the figure comes from ``calibration``), or per powered chip
+      (``static="chip"``: F20's 104 mW, the whole chip);
+    * ``x86_dynamic`` -- the embedded x86 (Lakemont) cores' dynamic power per chip x latency:
+      input injection and per-step management together (no measurement separates them);
+    * ``x86_static`` -- their static power per chip x latency.
+
+    The step time is the neurocore time of ``model`` + the barrier + the x86 cores' time
+    per step (fitted on ``calibration``'s measured step time); host time is excluded.
+
+    Parameters
+    ----------
+    placement_or_report : Placement or CheckReport
+    activity : Activity
+        From a simulation of the same network (Brian2 float, Loihi mode or torch).
+    model : {"davies2018", "sanafe"}
+        Per-event figures of the neurocores (from the chip file; named in every output).
+    active : {"all", "input"}
+        Active/updated compartments: every compartment every step (default, upper
+        bound) or only those that received input or fired (lower bound).
+    static : {"core", "chip"}
+        Neurocore static power per core in use (default) or per powered chip.
+    calibration : {"smnist2021", "relnet2021"} or None
+        The measured run the chip-level figures were fitted on (see the chip file's
+        ``calibrations``); None charges the neurocores alone (no x86, no static with
+        ``static="core"``, no x86 time per step).
+    inputs : SpikeTrains, optional
+        Input spikes with channels, for exact injection costs.
+    counts : EventCounts, optional
+        Reuse counted events (to evaluate several models on one count).
+
+    Returns
+    -------
+    EnergyReport
+    """
+    pl: Placement = getattr(placement_or_report, "placement", placement_or_report)
+    chip = pl.chip
+    em = chip.energy_model(model)
+    if static not in ("chip", "core"):
+        raise ValueError(f"static={static!r} must be 'core' (per neurocore in use) or 'chip' (per powered chip)")
+    cal = calibration_figures(chip, calibration)
+    ev = counts if counts is not None else count_events(pl, activity, active=active, inputs=inputs)
+    S, T = ev.n_samples, ev.n_steps
+    R = S * T
+    assumptions = list(ev.notes)
+    figures: list[dict[str, Any]] = []
+    n_map = float(ev.compartments_per_core.sum())
+    if ev.active is None:
+        active_rows = np.full(R, n_map)
+        assumptions.append("every mapped compartment counts as active/updated every step (upper bound)")
+    else:
+        active_rows = np.asarray(ev.active.sum(axis=1)).ravel()
+        assumptions.append("only compartments that received a synaptic event or fired count as active (lower bound)")
+    fired_rows = np.asarray(ev.fired.sum(axis=1)).ravel()
+    syn_rows = np.asarray(ev.synops.sum(axis=1)).ravel() + ev.inj_synops.row_sums()
+    msg_rows = np.asarray(ev.msg_in.sum(axis=1)).ravel()
+    pJ = 1e-12
+    ns = 1e-9
+    # -- latency per row ---------------------------------------------------------------
+    core_ns, barrier, notes = latency_rows(pl, ev, model)
+    assumptions += notes
+    x86_step = 0.0
+    if cal is not None:
+        x86_step = float(cal["x86_step_s"]["value"][model])
+        figures.append({"figure": "x86_step_s", "value": x86_step, "unit": "s per step",
+                        "source": cal["x86_step_s"]["source"], "fitted": True})
+    latency = core_ns * ns + barrier * ns + x86_step
     lat_sample = latency.reshape(S, T).sum(axis=1)
-    # -- energy per row ---------------------------------------------------------------------
+    # -- neurocore dynamic energy per row -----------------------------------------------------
     if model == "davies2018":
         neuron = em["neuron_active_pJ"] * active_rows + em["neuron_inactive_pJ"] * (n_map - active_rows)
         spikes_out = np.zeros(R)
         msg_e = em["message_pJ"] * msg_rows
-        hop_e = em["hop_ew_pJ"] * ev.hops_ew + em["hop_ns_pJ"] * ev.hops_ns
-        inj_msg = em["message_pJ"] * ev.inj_msgs + em["hop_ew_pJ"] * ev.inj_hops_ew + em["hop_ns_pJ"] * ev.inj_hops_ns
+        inj_msg = em["message_pJ"] * ev.inj_msgs
     else:
         neuron = em["soma_access_pJ"] * n_map + em["soma_update_pJ"] * active_rows
         spikes_out = em["spike_out_pJ"] * fired_rows
         msg_e = (em["message_out_pJ"] + em["message_in_pJ"]) * msg_rows
-        hop_e = em["hop_ew_pJ"] * ev.hops_ew + em["hop_ns_pJ"] * ev.hops_ns
-        inj_msg = ((em["message_out_pJ"] + em["message_in_pJ"]) * ev.inj_msgs + em["hop_ew_pJ"] * ev.inj_hops_ew
-                   + em["hop_ns_pJ"] * ev.inj_hops_ns)
+        inj_msg = (em["message_out_pJ"] + em["message_in_pJ"]) * ev.inj_msgs
+    hop_e = em["hop_ew_pJ"] * ev.hops_ew + em["hop_ns_pJ"] * ev.hops_ns
+    inj_msg = inj_msg + em["hop_ew_pJ"] * ev.inj_hops_ew + em["hop_ns_pJ"] * ev.inj_hops_ns
     syn_e = em["synop_pJ"] * syn_rows
-    x86 = chip.value("x86_power_per_chip_W")
-    inj_x86 = np.zeros(R)
-    if ev.input_chips and ev.injected.any():
-        if x86 is None:
-            assumptions.append(f"{chip.name} publishes no x86 power; input injection counts messages and hops only")
-        else:
-            inj_x86 = x86 * ev.input_chips * latency * (ev.injected > 0) / pJ
-            assumptions.append(f"x86 injection power {x86 * 1e3:.3g} mW per chip receiving input, during steps "
-                               f"with input spikes (RelNet's x86 dynamic power shared per chip, loihi.md §3d)")
-    inj_e = inj_msg + inj_x86
     assumptions.append("input spikes enter at chip 0, tile 0 (the embedded x86 cores' position is not published)")
-    if static == "chip":
-        p_static = chip.value("static_power_per_chip_W") * pl.n_chips
-        assumptions.append(f"static power {chip.value('static_power_per_chip_W') * 1e3:.3g} mW per powered chip "
-                           f"x {pl.n_chips} chip(s) ({chip.source('static_power_per_chip_W')})")
-    else:
-        p_static = chip.value("static_power_per_core_W") * pl.n_cores
-        assumptions.append(f"static power {chip.value('static_power_per_core_W') * 1e3:.3g} mW per used core "
-                           f"x {pl.n_cores} core(s)")
-    static_sample = p_static * lat_sample
 
     def per_sample(x):
         return _rows_sum(x, S, T) * pJ
 
-    comps = {
+    parts = {
         "neuron_updates": per_sample(neuron),
         "synaptic_ops": per_sample(syn_e),
         "spikes_out": per_sample(spikes_out),
         "messages": per_sample(msg_e),
         "hops": per_sample(hop_e),
-        "input_injection": per_sample(inj_e),
-        "static": static_sample,
+        "input_messages": per_sample(inj_msg),
     }
     if model == "davies2018":
-        comps.pop("spikes_out")
+        parts.pop("spikes_out")
+    dyn_core = sum(parts.values())
+    # -- chip-level powers ------------------------------------------------------------------------
+    n_cores, n_chips = pl.n_cores, pl.n_chips
+    if static == "chip":
+        p_core_static = chip.value("static_power_per_chip_W") * n_chips
+        figures.append({"figure": "static_power_per_chip_W", "value": chip.value("static_power_per_chip_W"),
+                        "unit": "W per powered chip", "source": chip.source("static_power_per_chip_W"),
+                        "fitted": False})
+        assumptions.append(f"neurocore static {chip.value('static_power_per_chip_W') * 1e3:.3g} mW per powered "
+                           f"chip x {n_chips} chip(s), the whole chip (not NxSDK's per-core-in-use charge)")
+    elif cal is not None:
+        p = float(cal["neurocore_static_per_core_W"]["value"])
+        p_core_static = p * n_cores
+        figures.append({"figure": "neurocore_static_per_core_W", "value": p, "unit": "W per core in use",
+                        "source": cal["neurocore_static_per_core_W"]["source"], "fitted": True})
+        assumptions.append(f"neurocore static {p * 1e3:.4g} mW per core in use x {n_cores} core(s) [{calibration}]")
+    else:
+        p_core_static = 0.0
+        assumptions.append("no calibration: neurocore static, x86 power and x86 time per step are not charged")
+    p_x86_dyn = p_x86_static = 0.0
+    if cal is not None:
+        p_x86_dyn = float(cal["x86_dynamic_per_chip_W"]["value"]) * n_chips
+        p_x86_static = float(cal["x86_static_per_chip_W"]["value"]) * n_chips
+        for key, label in (("x86_dynamic_per_chip_W", "x86 dynamic"), ("x86_static_per_chip_W", "x86 static")):
+            figures.append({"figure": key, "value": float(cal[key]["value"]), "unit": "W per chip",
+                            "source": cal[key]["source"], "fitted": True})
+        assumptions.append(f"x86 dynamic {p_x86_dyn / n_chips * 1e3:.4g} mW and static {p_x86_static / n_chips * 1e3:.3g}"
+                           f" mW per chip x {n_chips} chip(s), x86 time {x86_step * 1e6:.4g} us per step "
+                           f"[{calibration}; input injection and per-step management together]")
+    comps = {
+        "neurocore_dynamic": dyn_core,
+        "neurocore_static": p_core_static * lat_sample,
+        "x86_dynamic": p_x86_dyn * lat_sample,
+        "x86_static": p_x86_static * lat_sample,
+    }
     energy_sample = sum(comps.values())
-    dynamic_sample = energy_sample - static_sample
+    static_sample = comps["neurocore_static"] + comps["x86_static"]
+    dynamic_sample = comps["neurocore_dynamic"] + comps["x86_dynamic"]
     counts_out = {
         "compartment_steps": n_map * T,
         "active_compartment_steps": float(_rows_sum(active_rows, S, T).mean()),
@@ -565,10 +721,16 @@ def estimate(placement_or_report, activity, model: str = "davies2018", *, active
     }
     e = float(energy_sample.mean())
     lat = float(lat_sample.mean())
+    components = {k: float(v.mean()) for k, v in comps.items()}
     return EnergyReport(
-        model=model, model_description=em.description, chip=chip.name, n_samples=S, n_steps=T,
-        dt=float(activity.dt), components_J={k: float(v.mean()) for k, v in comps.items()}, counts=counts_out,
+        model=model, calibration=calibration, model_description=em.description, chip=chip.name,
+        n_samples=S, n_steps=T, dt=float(activity.dt), components_J=components, counts=counts_out,
         latency_per_step_s=lat / T if T else 0.0, latency_per_inference_s=lat, energy_per_inference_J=e,
         dynamic_per_inference_J=float(dynamic_sample.mean()), static_per_inference_J=float(static_sample.mean()),
-        edp_Js=e * lat, static_power_W=float(p_static),
+        edp_Js=e * lat, static_power_W=float(p_core_static + p_x86_static),
+        neurocore_dynamic_parts_J={k: float(v.mean()) for k, v in parts.items()},
+        power_W={k: (v / lat if lat else 0.0) for k, v in components.items()},
+        latency_parts_s={"neurocore": float(core_ns.sum() * ns / S), "sync": barrier * ns * T,
+                         "x86": x86_step * T},
+        figures=figures, cores=n_cores, chips=n_chips,
         assumptions=assumptions, per_sample={"energy_J": energy_sample, "latency_s": lat_sample})
