@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("biolstm.commands.train", "train the sMNIST AHP network or the LSTM baseline (torch)"),
     "eval": ("biolstm.commands.eval", "evaluate sMNIST weights: accuracy, firing rates, Loihi cost"),
     "sweep": ("biolstm.commands.sweep", "parameter study from a TOML/YAML config -> one tidy table + plots"),
+    "convert": ("biolstm.commands.convert", "convert a network between NetworkSpec .npz, NIR .nir and LSNN weight folders"),
 }
 
 
