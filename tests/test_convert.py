@@ -1,4 +1,4 @@
-"""Importers into NetworkSpec: LSNN/Loihi-style integer files, NIR graphs, torch models."""
+"""Importers into NetworkSpec: LSNN/Loihi-style integer files (NIR graphs: tests/test_nir.py)."""
 
 import math
 
@@ -127,56 +127,3 @@ def test_lsnn_export_roundtrip_and_grid_check(tmp_path):
         "reg_ada", "reg", "ada", bad, weight_unit=volt)
     with pytest.raises(LSNNImportError, match="projection 'reg_ada' is not on the 8-bit grid"):
         export_lsnn(spec, tmp_path / "again")
-
-
-# -- NIR ----------------------------------------------------------------------------
-
-nir = pytest.importorskip("nir")
-
-
-def _nir_graph(**override):
-    nodes = {
-        "input": nir.Input(input_type={"input": np.array([3])}),
-        "fc": nir.Linear(weight=np.arange(12, dtype=float).reshape(4, 3)),
-        "rec": nir.Linear(weight=-0.5 * np.ones((4, 4))),
-        "lif": nir.LIF(tau=np.full(4, 0.02), r=np.full(4, 20.0), v_leak=np.zeros(4),
-                       v_threshold=np.full(4, 2.0), v_reset=np.zeros(4)),
-        "fo": nir.Linear(weight=np.ones((2, 4))),
-        "li": nir.LI(tau=np.full(2, 0.01), r=np.full(2, 10.0), v_leak=np.zeros(2)),
-        "output": nir.Output(output_type={"output": np.array([2])}),
-    }
-    nodes.update(override)
-    edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "fo"),
-             ("fo", "li"), ("li", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
-
-
-def test_nir_import_values(tmp_path):
-    from biolstm.convert.nir_graph import from_nir
-
-    spec = from_nir(_nir_graph())
-    lif = spec.population("lif").neuron_params()
-    assert float(lif.tau_m) == pytest.approx(0.02) and float(lif.v_th) == pytest.approx(2e-3)
-    # jump = r * w * dt / tau (x 1 mV): r = 20, tau = 20 ms, dt = 1 ms -> jump = w mV
-    assert np.allclose(spec.projection("fc_to_lif").dense(), np.arange(12).reshape(4, 3).T * 1e-3)
-    assert np.allclose(spec.projection("fo_to_li").dense(), np.ones((4, 2)) * 10 * 1e-3 / 0.01 * 1e-3)
-    assert spec.readout.population == "li"
-    nir.write(str(tmp_path / "g.nir"), _nir_graph())
-    again = from_nir(tmp_path / "g.nir")
-    assert np.allclose(again.projection("rec_to_lif").dense(), spec.projection("rec_to_lif").dense())
-
-
-@pytest.mark.parametrize("override, message", [
-    ({"lif": nir.CubaLIF(tau_syn=np.full(4, 0.005), tau_mem=np.full(4, 0.02), r=np.ones(4),
-                         v_leak=np.zeros(4), v_threshold=np.ones(4))},
-     r"NIR node 'lif' has type CubaLIF, which biolstm does not import.*no adaptive neuron node"),
-    ({"fc": nir.Affine(weight=np.ones((4, 3)), bias=np.ones(4))}, r"NIR Affine 'fc' has a non-zero bias"),
-    ({"lif": nir.LIF(tau=np.array([0.02, 0.02, 0.03, 0.02]), r=np.ones(4), v_leak=np.zeros(4),
-                     v_threshold=np.ones(4))}, r"NIR node 'lif': tau differs between neurons"),
-    ({"fc": nir.Linear(weight=np.ones((4, 5)))}, r"NIR Linear 'fc': weight shape \(4, 5\) does not match"),
-])
-def test_nir_rejections(override, message):
-    from biolstm.convert.nir_graph import NIRImportError, from_nir
-
-    with pytest.raises(NIRImportError, match=message):
-        from_nir(_nir_graph(**override))

@@ -82,9 +82,12 @@ def load_weights(path: str | Path | None, n_regular: int = 140):
 
         return import_lsnn(path, n_regular)
     if path.suffix == ".nir":
-        from biolstm.convert.nir_graph import from_nir
+        from biolstm.convert.nir_graph import NIRImportError, from_nir
 
-        return from_nir(path)
+        try:
+            return from_nir(path)
+        except NIRImportError as err:
+            raise EvalError(str(err)) from None
     return NetworkSpec.load(path)
 
 
