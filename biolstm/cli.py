@@ -3,16 +3,24 @@
 Each subcommand lives in its own module that provides ``add_arguments(parser)`` and
 ``run(args) -> int``; :data:`SUBCOMMANDS` maps names to those modules, which are
 imported only when their command runs (so ``biolstm check`` never imports torch).
+
+A user's mistake -- a bad option value, a file that cannot be used -- ends the command
+with one line ``error: <message>`` on stderr (with ``--json``: the object
+``{"error": <message>}`` on stdout) and exit status 2, never a traceback. Such mistakes
+are the argparse errors and the exceptions that derive from
+:class:`biolstm.errors.BiolstmError` or are listed in :data:`USER_ERRORS`; any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
-__all__ = ["SUBCOMMANDS", "main"]
+__all__ = ["SUBCOMMANDS", "USER_ERRORS", "UsageError", "main", "report_error"]
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
@@ -25,13 +33,43 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("biolstm.commands.convert", "convert a network between NetworkSpec .npz, NIR .nir and LSNN weight folders"),
 }
 
+USER_ERRORS: tuple[str, ...] = (
+    # error classes about a user's input that do not derive from BiolstmError yet
+    # ("module:Class"); looked up only in modules already imported, so nothing extra loads
+    "biolstm.neurons:ModelError",
+    "biolstm.encoding:InputError",
+    "biolstm.tasks.smnist:MNISTFileError",
+    "biolstm.tasks.smnist_eval:EvalError",
+    "biolstm.convert.nir_graph:NIRImportError",
+    "biolstm.train.config:TrainError",
+    "biolstm.train.snn:TorchConversionError",
+    "biolstm.brian.backends:BackendUnavailableError",
+    "biolstm.brian.compiled:StructureError",
+    "biolstm.brian.loihi_mode:LoihiModeError",
+    "biolstm.loihi.settings:SettingsError",
+    "biolstm.loihi.chips:ChipError",
+    "biolstm.loihi.forms:FormError",
+    "biolstm.loihi.violations:LoihiLimitError",
+)
+
+
+class UsageError(Exception):
+    """A command line that argparse rejects (bad option, missing argument)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors become :class:`UsageError` (printed by :func:`main`)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="biolstm",
         description="Spiking networks with spike-frequency adaptation on Brian2, and their Loihi cost.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -40,10 +78,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_error_types() -> tuple[type, ...]:
+    from biolstm.errors import BiolstmError
+
+    types: list[type] = [BiolstmError]
+    for entry in USER_ERRORS:
+        module, name = entry.split(":")
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            types.append(cls)
+    return tuple(types)
+
+
+def report_error(message: str, as_json: bool = False) -> int:
+    """Print ``message`` as the command's error (one line, or JSON) and return exit status 2."""
+    message = " ".join(str(message).split())  # one line
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biolstm`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
-    return int(importlib.import_module(args._module).run(args) or 0)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as err:
+        return report_error(str(err), as_json)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except Exception as err:
+        if isinstance(err, UsageError) or isinstance(err, _user_error_types()):
+            return report_error(str(err), getattr(args, "json", as_json))
+        raise
 
 
 if __name__ == "__main__":

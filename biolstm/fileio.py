@@ -15,10 +15,15 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["FileExistsRefusal", "atomic_writer", "atomic_write_text"]
+from biolstm.errors import BiolstmError
+
+__all__ = ["DEFAULT_OUTPUT", "FileExistsRefusal", "atomic_writer", "atomic_write_text", "default_output_dir"]
+
+DEFAULT_OUTPUT = Path("biolstm-out")
+"""Where commands write when no output folder is given: ``./biolstm-out`` of the working directory."""
 
 
-class FileExistsRefusal(FileExistsError):
+class FileExistsRefusal(BiolstmError, FileExistsError):
     """Raised instead of overwriting a file the caller did not ask to replace."""
 
 
@@ -69,3 +74,23 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = F
     with atomic_writer(path, overwrite=overwrite, mode="w") as fh:
         fh.write(text)
     return Path(path)
+
+
+def default_output_dir(*parts: str) -> Path:
+    """``./biolstm-out/<parts>``, the output folder of a command run without ``--out``.
+
+    The folder is created with a ``.gitignore`` holding ``*``, so that running a command
+    inside a git checkout leaves ``git status`` clean; biolstm never writes its default
+    output into tracked folders such as ``results/``.
+    """
+    top = DEFAULT_OUTPUT
+    top.mkdir(parents=True, exist_ok=True)
+    ignore = top / ".gitignore"
+    if not ignore.exists():
+        try:
+            atomic_write_text(ignore, "# written by biolstm: its default output folder, not for git\n*\n")
+        except FileExistsRefusal:  # another process wrote it meanwhile
+            pass
+    path = top.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,6 +42,7 @@ from brian2.units.fundamentalunits import (
     have_same_dimensions,
 )
 
+from biolstm.errors import BiolstmError
 from biolstm.fileio import atomic_writer
 from biolstm.neurons import ModelError, get_model
 
@@ -63,7 +65,7 @@ FORMAT_VERSION = 1
 SIGNS = ("excitatory", "inhibitory")
 
 
-class SpecError(ValueError):
+class SpecError(BiolstmError, ValueError):
     """A NetworkSpec that cannot be used; the message names the object and the fix."""
 
 
@@ -127,9 +129,10 @@ class Population:
         except ModelError as err:
             raise PopulationError(f"population '{self.name}': {err}") from None
         try:
-            model.make_params(self.params, owner=self.name)
+            params = model.make_params(self.params, owner=self.name)
         except ModelError as err:
             raise PopulationError(str(err)) from None
+        _check_ranges(self.name, model, params)
 
     @property
     def neuron_model(self):
@@ -139,6 +142,36 @@ class Population:
     def neuron_params(self) -> Any:
         """The model's parameter object with this population's overrides applied."""
         return self.neuron_model.make_params(self.params, owner=self.name)
+
+
+def _check_ranges(name: str, model: Any, params: Any) -> None:
+    """Reject parameter values that have no meaning for the model (see :class:`Population`).
+
+    * spiking models: ``v_th > v_reset``; a threshold at or below the reset value fires
+      on every step whatever the input (on Loihi the threshold above the reset must be
+      positive). ``v_rest`` may lie above ``v_th`` (a tonically driven neuron).
+    * ``ahp``: ``delta_I_ahp >= 0``; the current is after-*hyper*polarizing (it enters the
+      membrane as ``-R_m*I_ahp``), a negative jump would excite the neuron after each spike.
+    * ``alif``: ``delta_theta >= 0``; the threshold rises after each spike.
+    """
+    where = f"population '{name}' ({model.name})"
+    if model.threshold is not None and not float(params.v_th) > float(params.v_reset):
+        raise PopulationError(
+            f"{where}: v_th = {params.v_th} must be above v_reset = {params.v_reset}; at or "
+            f"below the reset value the neuron fires on every step whatever its input (valid: "
+            f"v_th > v_reset, e.g. v_th=10*mV with the default v_reset=0*mV)"
+        )
+    jumps = {"ahp": ("delta_I_ahp", "an after-hyperpolarizing current must lower the membrane"),
+             "alif": ("delta_theta", "the adaptive threshold must rise after a spike")}
+    if model.name in jumps:
+        pname, why = jumps[model.name]
+        value = getattr(params, pname)
+        if float(value) < 0:
+            default = getattr(model.params_type(), pname)
+            raise PopulationError(
+                f"{where}: {pname} = {value} is negative; {why}, so the jump per spike must be "
+                f">= 0 (default {default}; 0 turns the adaptation off)"
+            )
 
 
 @dataclass
@@ -153,20 +186,21 @@ class InputGroup:
         self.size = _check_size("input group", self.name, self.size, PopulationError)
 
 
-def _as_si_matrix(name: str, values: Any, unit: Quantity | None, expected: Quantity, what: str):
-    """Convert weights/delays given as a Quantity, or numbers plus ``unit``, to SI floats."""
+def _as_si_matrix(name: str, values: Any, unit: Quantity | None, expected: Quantity, what: str,
+                  keyword: str):
+    """Convert a matrix given as a Quantity, or numbers plus ``unit`` (the argument ``keyword``), to SI floats."""
     if scipy.sparse.issparse(values):
         if unit is None:
             raise ProjectionError(
                 f"projection '{name}': sparse {what} carry no unit; pass "
-                f"{what}_unit (e.g. {what}_unit={expected!r})"
+                f"{keyword} (e.g. {keyword}=mV)"
             )
         matrix = scipy.sparse.csr_matrix(values, dtype=float)
         scale = unit
     elif isinstance(values, Quantity):
         if unit is not None:
             raise ProjectionError(
-                f"projection '{name}': {what} already carry a unit; do not also pass {what}_unit"
+                f"projection '{name}': {what} already carry a unit; do not also pass {keyword}"
             )
         matrix = np.asarray(values, dtype=float)
         scale = Quantity(1, dim=get_dimensions(values))
@@ -174,7 +208,7 @@ def _as_si_matrix(name: str, values: Any, unit: Quantity | None, expected: Quant
         if unit is None:
             raise ProjectionError(
                 f"projection '{name}': {what} {type(values).__name__} have no unit; multiply "
-                f"by a Brian2 unit (e.g. w*mV) or pass {what}_unit"
+                f"by a Brian2 unit (e.g. w*mV) or pass {keyword} (e.g. {keyword}=mV)"
             )
         matrix = np.asarray(values, dtype=float)
         scale = unit
@@ -232,7 +266,8 @@ class Projection:
 
     def __post_init__(self) -> None:
         _check_name("projection", self.name, ProjectionError)
-        self.weights = _as_si_matrix(self.name, self.weights, self.weight_unit, volt, "weights")
+        self.weights = _as_si_matrix(self.name, self.weights, self.weight_unit, volt, "weights",
+                                     "weight_unit")
         self.weight_unit = None
         if self.weights.ndim != 2:
             raise ProjectionError(
@@ -577,11 +612,26 @@ class NetworkSpec:
         path = Path(path)
         if not path.exists():
             raise SpecFileError(f"spec file {path} does not exist")
+        if path.is_dir():
+            raise SpecFileError(f"{path} is a folder; a NetworkSpec is one .npz file written by NetworkSpec.save")
+        if path.stat().st_size == 0:
+            raise SpecFileError(
+                f"{path} is empty (0 bytes), not a NetworkSpec .npz file; write one with "
+                f"NetworkSpec.save (biolstm train exports network.npz)")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise SpecFileError(
+                    f"{path} holds a single numpy array, not a NetworkSpec .npz file; write one "
+                    f"with NetworkSpec.save")
+            with data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise SpecFileError(f"{path} is not a NetworkSpec .npz file: {err}") from None
+        except SpecFileError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise SpecFileError(
+                f"{path} is not a NetworkSpec .npz file ({type(err).__name__}: {err}); it may "
+                f"be truncated or of another format; write one with NetworkSpec.save") from None
         if "__header__" not in arrays:
             raise SpecFileError(f"{path} has no NetworkSpec header; was it written by NetworkSpec.save?")
         try:
@@ -626,6 +676,10 @@ class NetworkSpec:
                        dt=_quantity_from_json(header["dt"]), metadata=header.get("metadata", {}))
         except KeyError as err:
             raise SpecFileError(f"{path}: missing entry {err} in the file") from None
+        except (TypeError, AttributeError) as err:
+            raise SpecFileError(f"{path}: the header is malformed ({err})") from None
+        except SpecError as err:  # the stored network does not validate: name the file
+            raise type(err)(f"{path}: {err}") from None
 
     def summary(self) -> str:
         """A few lines describing the network, for printing."""

@@ -42,7 +42,8 @@ def test_eval_errors(small_spec_path, tmp_path, capsys):
                  "--mode", "loihi", "--backend", "torch", "--json"]) == 2
     assert "torch has no Loihi-exact mode" in json.loads(capsys.readouterr().out)["error"]
     assert main(["eval", "smnist", "--weights", str(tmp_path / "missing.npz")]) == 2
-    assert "do not exist" in capsys.readouterr().out
+    err = capsys.readouterr().err  # errors go to stderr, one line
+    assert err.startswith("error: ") and "do not exist" in err and err.count("\n") == 1
     wrong = smnist.smnist_network(4, 4)
     from biolstm.spec import InputGroup, NetworkSpec
 
@@ -50,7 +51,7 @@ def test_eval_errors(small_spec_path, tmp_path, capsys):
                       [InputGroup("pixels", 20)], wrong.readout)
     bad.save(tmp_path / "bad.npz")
     assert main(["eval", "smnist", "--weights", str(tmp_path / "bad.npz")]) == 2
-    assert "needs one input group of 80 channels" in capsys.readouterr().out
+    assert "needs one input group of 80 channels" in capsys.readouterr().err
 
 
 def test_eval_lsnn_folder(tmp_path, capsys):

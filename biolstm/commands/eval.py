@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from biolstm.commands.argtypes import nonnegative_int, positive_int
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -26,11 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None,
                         help="NetworkSpec .npz, folder of LSNN-style w_in/w_rec/w_out .npy files, or "
                              ".nir file (default: the network bundled with biolstm)")
-    parser.add_argument("--n-regular", type=int, default=140,
+    parser.add_argument("--n-regular", type=nonnegative_int, default=140,
                         help="regular neurons in LSNN-style files (the rest are adaptive)")
     parser.add_argument("--backend", default="numpy",
                         help="Brian2 backend (numpy, cython, cpp_standalone, ...) or torch")
-    parser.add_argument("--samples", type=int, default=100, help="test digits (default 100)")
+    parser.add_argument("--samples", type=positive_int, default=100, help="test digits (default 100)")
     parser.add_argument("--data", default="default", help="default | official | PATH")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample subset")
     parser.add_argument("--mode", choices=["float", "loihi"], default="float",
@@ -44,16 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from biolstm.tasks import smnist_eval as ev
 
-    try:
-        spec = ev.load_weights(args.weights, args.n_regular)
-        data = ev.test_data(args.data, args.samples, args.seed)
-        result = ev.evaluate_spec(spec, data, args.backend, args.mode, progress=not args.json)
-    except ev.EvalError as err:
-        if args.json:
-            print(json.dumps({"error": str(err)}))
-        else:
-            print(f"error: {err}")
-        return 2
+    # errors about the weights, data or options reach biolstm.cli.main, which prints them
+    spec = ev.load_weights(args.weights, args.n_regular)
+    data = ev.test_data(args.data, args.samples, args.seed)
+    result = ev.evaluate_spec(spec, data, args.backend, args.mode, progress=not args.json)
     out = result.to_dict()
     out["weights"] = args.weights or str(ev.bundled_network_path())
     if args.loihi:

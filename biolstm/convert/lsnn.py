@@ -42,6 +42,8 @@ from typing import Mapping
 
 import numpy as np
 
+from biolstm.errors import BiolstmError
+
 __all__ = [
     "LSNNImportError",
     "LOIHI_DECAY_V",
@@ -67,7 +69,7 @@ N_INPUTS, N_OUTPUTS = 80, 10
 FILES = {"w_in": "w_in.npy", "w_rec": "w_rec.npy", "w_out": "w_out.npy"}
 
 
-class LSNNImportError(ValueError):
+class LSNNImportError(BiolstmError, ValueError):
     """LSNN/Loihi-style weight files that cannot be imported."""
 
 
@@ -103,9 +105,12 @@ def chip_parameters(v_th=None, dt=None) -> dict:
 def _check_matrix(name: str, w: np.ndarray, shape: tuple[int, int], where: str) -> np.ndarray:
     w = np.asarray(w)
     if w.shape != shape:
+        layout = {"w_in": f"[input port, neuron]: {N_INPUTS} ports",
+                  "w_rec": "[source neuron, target]",
+                  "w_out": f"[neuron, class]: {N_OUTPUTS} classes"}[name]
         raise LSNNImportError(
-            f"{where}: {name} has shape {w.shape}, expected {shape} "
-            f"({'[input port, neuron]' if name == 'w_in' else '[source neuron, target]' if name == 'w_rec' else '[neuron, class]'})")
+            f"{where}: {name} has shape {w.shape}, expected {shape} ({layout}; the number of "
+            f"neurons, {shape[0] if name == 'w_out' else shape[1]}, is the size of the square w_rec)")
     if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
         raise LSNNImportError(f"{where}: {name} has dtype {w.dtype}; expected integer-valued numbers")
     w = w.astype(float)

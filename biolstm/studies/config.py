@@ -37,6 +37,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from biolstm.errors import BiolstmError
+
 __all__ = ["SweepError", "SweepConfig", "Point", "load_config", "expand_points"]
 
 SAMPLINGS = ("grid", "random")
@@ -44,7 +46,7 @@ _TOP_KEYS = {"name", "runner", "sampling", "seeds", "repeats", "n_points", "samp
              "metrics", "fixed", "parameters", "plot", "plugins", "out", "description"}
 
 
-class SweepError(ValueError):
+class SweepError(BiolstmError, ValueError):
     """A sweep configuration or output folder that cannot be used."""
 
 
@@ -55,7 +57,7 @@ class SweepConfig:
     Attributes
     ----------
     name : str
-        Name of the study (default output folder ``results/sweeps/<name>``).
+        Name of the study (default output folder ``biolstm-out/sweeps/<name>``).
     runner : str
         Key of :data:`biolstm.studies.runners.RUNNERS`.
     parameters : dict

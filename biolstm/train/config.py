@@ -82,6 +82,8 @@ class TrainConfig:
             raise TrainError(f"loss_steps={self.loss_steps} must be in 1..840")
         if not self.lr > 0:
             raise TrainError(f"lr={self.lr} must be > 0")
+        if not 0 < self.density <= 1:
+            raise TrainError(f"density={self.density} must be in (0, 1] (a fraction of the possible weights)")
 
     @property
     def spiking(self) -> bool:
