@@ -192,3 +192,68 @@ def test_relnet_calibration_and_unknown_calibration():
 
     with pytest.raises(ChipError, match="no calibration 'bogus'.*relnet2021"):
         estimate(r, act, "sanafe", inputs=inputs, calibration="bogus")
+
+
+def test_sanafe_export_format(tmp_path):
+    """The exported network in SANA-FE's YAML SNN format: groups, replayed spikes, edges, mappings."""
+    yaml = pytest.importorskip("yaml", reason="pyyaml is needed to read the exported file back")
+    from biolstm.loihi.sanafe_export import write_network
+
+    r = tiny(filler=4 * 1024, pack=False)
+    act, inputs = activity(r)
+    info = write_network(r.placement, act, inputs, tmp_path / "net.yaml")
+    doc = yaml.safe_load((tmp_path / "net.yaml").read_text())
+    groups = {g["name"]: g for g in doc["network"]["groups"]}
+    assert set(groups) == {"a", "filler", "b", "x"}
+    a0 = groups["a"]["neurons"][0][0]
+    assert a0["spikes"] == [1, 0, 0]                       # a0 fires at step 0 (replayed)
+    assert groups["x"]["neurons"][1][1]["spikes"] == [1, 0, 0]
+    edges = [next(iter(e)) for e in doc["network"]["edges"]]
+    assert edges == ["x.0 -> a.0", "x.1 -> a.0", "x.1 -> a.1", "a.0 -> b.0", "a.0 -> b.1", "a.1 -> b.1"]
+    maps = {next(iter(m)): next(iter(m.values())) for m in doc["mappings"]}
+    assert maps["b.0"]["core"] == 1.1 and maps["a.0"]["core"] == 0.0   # core 5 = tile 1, core 1
+    assert maps["x.0"]["soma"].startswith("loihi_inputs[")
+    assert info.timesteps == 3 and info.edges == 6
+
+
+@pytest.mark.slow
+def test_sanafe_simulator_agrees_with_biolstm_sanafe_model(tmp_path):
+    """SANA-FE itself, on the same networks and spikes: energy per category, time and counts."""
+    from biolstm.loihi.sanafe_export import compare, sanafe_available
+
+    ok, why = sanafe_available()
+    if not ok:
+        pytest.skip(why)
+    for filler, pack in ((0, True), (4 * 1024, False)):
+        r = tiny(filler=filler, pack=pack)
+        act, inputs = activity(r)
+        c = compare(r, act, inputs, tmp_path / f"f{filler}")
+        rows = {row["quantity"]: row for row in c.rows}
+        for q in ("soma energy", "synapse energy", "network energy", "neurocore energy", "synaptic lookups",
+                  "messages", "hops"):
+            assert rows[q]["biolstm_sanafe"] == pytest.approx(rows[q]["sanafe_simulator"], rel=1e-9, abs=1e-18), q
+        # time: biolstm adds 5.1 ns per injected spike to the step, SANA-FE to the input core's neuron side
+        assert rows["time"]["rel_diff"] == pytest.approx(0, abs=1e-3)
+    # an AHP network: biolstm sends the main -> aux synapse as its own message, SANA-FE merges it
+    from brian2 import mV
+
+    from biolstm.activity import Activity
+    from biolstm.encoding import SpikeTrains
+    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
+
+    spec = NetworkSpec([Population("h", 2, "ahp")],
+                       [Projection("xh", "x", "h", np.array([[2.0, 2.0]]) * mV),
+                        Projection("hh", "h", "h", np.array([[0.0, 2.0], [0.0, 0.0]]) * mV)],
+                       [InputGroup("x", 1)])
+    r = check(spec)
+    act = Activity(dt=1e-3, n_samples=1, n_steps=3, population_sizes={"h": 2},
+                   spikes={"h": np.array([[0, 0, 0], [0, 1, 1]])}, input_counts={"x": np.array([[1, 0, 0]])})
+    inputs = SpikeTrains(1, 3, {"x": 1}, {"x": np.array([[0, 0, 0]])})
+    c = compare(r, act, inputs, tmp_path / "ahp")
+    rows = {row["quantity"]: row for row in c.rows}
+    # h0 fires: its aux (own axon) + h1 (recurrent, same core) -> 2 messages in biolstm, 1 in SANA-FE;
+    # h1 fires: only its aux -> 1 message in both; input x0 -> 1 message
+    assert rows["messages"]["biolstm_sanafe"] == 4 and rows["messages"]["sanafe_simulator"] == 3
+    assert rows["messages, SANA-FE's merging rule"]["biolstm_sanafe"] == 3
+    assert rows["synapse energy"]["rel_diff"] == pytest.approx(0, abs=1e-9)
+    assert rows["soma energy"]["rel_diff"] == pytest.approx(0, abs=1e-9)
