@@ -50,8 +50,8 @@ _SOURCE = r"""
 template <typename S>
 static void fwd_impl(const uint8_t* x, const S* win, const S* wrec, const S* P,
                      const int64_t* pre2post, const int64_t* ro, int64_t B, int64_t T, int64_t C,
-                     int64_t N, int64_t Np, int64_t R, int64_t K, S* a0s, S* a1s, uint8_t* zs,
-                     S* tail, S* counts) {
+                     int64_t N, int64_t Np, int64_t R, int64_t K, int64_t C0, S* a0s, S* a1s,
+                     uint8_t* zs, S* tail, S* counts) {
   std::vector<S> u0(B * N, 0), u1(B * N, 0), I(N);
   std::vector<int64_t> post2pre(N, -1);
   for (int64_t p = 0; p < Np; ++p) post2pre[pre2post[p]] = p;
@@ -94,7 +94,7 @@ static void fwd_impl(const uint8_t* x, const S* win, const S* wrec, const S* P,
           int64_t p = post2pre[n];
           Z[p] = z;
           if (z) {
-            counts[b * Np + p] += 1;
+            if (t >= C0) counts[b * Np + p] += 1;
             if (sf0[n] != 0) x0 = sv0[n]; else x0 = x0 + ad0[n];
             if (sf1[n] != 0) x1 = sv1[n]; else x1 = x1 + ad1[n];
           }
@@ -110,7 +110,7 @@ static void fwd_impl(const uint8_t* x, const S* win, const S* wrec, const S* P,
 
 std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Tensor wrec,
                                    torch::Tensor P, torch::Tensor pre2post, torch::Tensor ro,
-                                   int64_t K) {
+                                   int64_t K, int64_t C0) {
   int64_t B = x.size(0), T = x.size(1), C = x.size(2), N = win.size(1), Np = wrec.size(0),
           R = ro.size(0);
   auto opts = win.options();
@@ -120,7 +120,7 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
   AT_DISPATCH_FLOATING_TYPES(win.scalar_type(), "fastsnn_forward", [&] {
     fwd_impl<scalar_t>(x.data_ptr<uint8_t>(), win.data_ptr<scalar_t>(), wrec.data_ptr<scalar_t>(),
                        P.data_ptr<scalar_t>(), pre2post.data_ptr<int64_t>(),
-                       ro.data_ptr<int64_t>(), B, T, C, N, Np, R, K, a0.data_ptr<scalar_t>(),
+                       ro.data_ptr<int64_t>(), B, T, C, N, Np, R, K, C0, a0.data_ptr<scalar_t>(),
                        a1.data_ptr<scalar_t>(), z.data_ptr<uint8_t>(), tail.data_ptr<scalar_t>(),
                        counts.data_ptr<scalar_t>());
   });
@@ -130,7 +130,7 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
 std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, torch::Tensor x,
                                     torch::Tensor wrec, torch::Tensor P, torch::Tensor pre2post,
                                     torch::Tensor ro, torch::Tensor a0s, torch::Tensor a1s,
-                                    torch::Tensor zs, double gamma) {
+                                    torch::Tensor zs, double gamma, int64_t C0) {
   int64_t T = a0s.size(0), B = a0s.size(1), N = a0s.size(2), Np = wrec.size(0), R = ro.size(0),
           K = gtail.size(1), C = x.size(2);
   auto opts = a0s.options();
@@ -172,7 +172,7 @@ std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, 
           if (spk[n] != 0) {
             int64_t q = post2pre[n];
             S z = Z[q] ? S(1) : S(0);
-            S gz = GZ[b * Np + q] + GC[b * Np + q];
+            S gz = GZ[b * Np + q] + (t >= C0 ? GC[b * Np + q] : S(0));
             if (sf0[n] != 0) ga0 = ga0 * (1 - z); else gz += ad0[n] * G0[n];
             if (sf1[n] != 0) ga1 = ga1 * (1 - z); else gz += ad1[n] * G1[n];
             S h = c0[n] * A0[n] + c1[n] * A1[n] - cst[n];
@@ -229,7 +229,7 @@ def load(verbose: bool = False):
     try:
         from torch.utils.cpp_extension import load_inline
 
-        _MODULE = load_inline(name="biolstm_fastsnn_v3", cpp_sources=[_SOURCE], functions=None,
+        _MODULE = load_inline(name="biolstm_fastsnn_v4", cpp_sources=[_SOURCE], functions=None,
                               extra_cflags=["-O3", "-march=native"], verbose=verbose)
     except Exception as err:  # no compiler, no ninja, ...
         _FAILED = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
@@ -247,17 +247,20 @@ class FastSequence(torch.autograd.Function):
     """Differentiable ``(x, w_in, w_rec) -> (readout tail, spike counts, spikes)``.
 
     ``x`` are the input spikes as uint8 [B, T, C]; ``w_in`` [C, N] and ``w_rec`` [n_pre, N]
-    are the concatenated weights (threshold units).
+    are the concatenated weights (threshold units). Spike counts are of steps
+    ``count_from..T-1`` (0: all steps).
     """
 
     @staticmethod
-    def forward(ctx, x, w_in, w_rec, params, pre2post, readout_idx, tail_steps: int, gamma: float):
+    def forward(ctx, x, w_in, w_rec, params, pre2post, readout_idx, tail_steps: int, gamma: float,
+                count_from: int = 0):
         mod = load()
         x = x.contiguous()
         tail, counts, a0, a1, z = mod.forward(x, w_in.contiguous(), w_rec.contiguous(), params,
-                                              pre2post, readout_idx, int(tail_steps))
+                                              pre2post, readout_idx, int(tail_steps), int(count_from))
         ctx.save_for_backward(x, w_rec, params, pre2post, readout_idx, a0, a1, z)
         ctx.gamma = gamma
+        ctx.count_from = int(count_from)
         ctx.mark_non_differentiable(z)
         return tail, counts, z
 
@@ -270,5 +273,5 @@ class FastSequence(torch.autograd.Function):
             g_counts = torch.zeros((a0.shape[1], w_rec.shape[0]), dtype=a0.dtype)
         g_in, g_rec = load().backward(g_tail.contiguous(), g_counts.contiguous(), x,
                                       w_rec.contiguous(), params, pre2post, readout_idx, a0, a1, z,
-                                      ctx.gamma)
-        return None, g_in, g_rec, None, None, None, None, None
+                                      ctx.gamma, ctx.count_from)
+        return None, g_in, g_rec, None, None, None, None, None, None

@@ -347,7 +347,7 @@ class TorchNetwork(nn.Module):
     # -- simulation ------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *, record: bool = False,
                 traces: Mapping[str, Sequence[str]] | None = None,
-                readout_steps: int = 1) -> SimResult:
+                readout_steps: int = 1, count_from: int = 0) -> SimResult:
         """Simulate a batch.
 
         Parameters
@@ -361,12 +361,17 @@ class TorchNetwork(nn.Module):
         readout_steps : int
             Also return the readout of the last ``readout_steps`` steps
             (:attr:`SimResult.readout_tail`, differentiable), e.g. for a loss over the cue.
+        count_from : int
+            :attr:`SimResult.spike_counts` counts the spikes of steps ``count_from..T-1``
+            (0: every step), e.g. a window at the end of a sentence as a spike code.
         """
         B, T, C = x.shape
+        if not 0 <= count_from < max(T, 1):
+            raise TorchConversionError(f"count_from={count_from} must be in 0..{T - 1} (T = {T} steps)")
         if C != self.n_inputs:
             raise TorchConversionError(f"input has {C} channels, the network has {self.n_inputs}")
         if self.use_fast and not traces and self._fast_ok():
-            return self._forward_fast(x, readout_steps, record)
+            return self._forward_fast(x, readout_steps, record, count_from)
         w_in, w_rec = self._big_matrices()
         drive = torch.matmul(x.to(w_in.dtype), w_in)  # [B, T, n_post]
         drive_steps = drive.unbind(1)  # one backward node for all steps, not one per step
@@ -437,7 +442,8 @@ class TorchNetwork(nn.Module):
                         trace_rec[f"{k.name}.{var}"].append(new[i].detach() * k.scales[i])
             if self.n_pre:
                 z_prev = torch.cat(z_parts, dim=1) if len(z_parts) > 1 else z_parts[0]
-                z_all.append(z_prev)
+                if t >= count_from:
+                    z_all.append(z_prev)
             if ro is not None and (record or t >= T - readout_steps):
                 kr = self.kernel_by_name[ro.population]
                 value = states[ro.population][kr.state_names.index(ro.variable)]
@@ -469,10 +475,10 @@ class TorchNetwork(nn.Module):
 
         ro = self.spec.readout
         return (
-            ro is not None and self.detach_reset and self.n_pre > 0
+            self.detach_reset and self.n_pre > 0
             and all(len(k.state_names) <= 2 and k.input_index == 0 and not k.blocked_steps
                     for k in self.kernels)
-            and self.kernel_by_name[ro.population].state_names.index(ro.variable) == 0
+            and (ro is None or self.kernel_by_name[ro.population].state_names.index(ro.variable) == 0)
             and fastsnn.available()
         )
 
@@ -497,7 +503,8 @@ class TorchNetwork(nn.Module):
                     rows[14 + i, sl] = val
         return torch.tensor(rows, dtype=dtype, device=device)
 
-    def _forward_fast(self, x: torch.Tensor, readout_steps: int, record: bool = False) -> SimResult:
+    def _forward_fast(self, x: torch.Tensor, readout_steps: int, record: bool = False,
+                      count_from: int = 0) -> SimResult:
         from biolstm.train.fastsnn import FastSequence
 
         w_in, w_rec = self._big_matrices()
@@ -508,22 +515,23 @@ class TorchNetwork(nn.Module):
         pre2post = torch.cat([torch.arange(self.post_slices[n].start, self.post_slices[n].stop)
                               for n in self.pre_slices])
         ro = self.spec.readout
-        readout_idx = torch.arange(self.post_slices[ro.population].start,
-                                   self.post_slices[ro.population].stop)
+        readout_idx = (torch.arange(self.post_slices[ro.population].start,
+                                    self.post_slices[ro.population].stop)
+                       if ro is not None else torch.zeros(0, dtype=torch.int64))
         T = x.shape[1]
         steps = T if record else max(1, readout_steps)
         tail, counts, z = FastSequence.apply(
             x, w_in, w_rec, self._fast_params(w_in.dtype, w_in.device), pre2post, readout_idx,
-            steps, self.gamma)
+            steps, self.gamma, count_from)
         spikes = None
         if record:  # z is [T, B, n_pre]
             spikes = {name: z[:, :, sl].permute(1, 0, 2).to(w_in.dtype) for name, sl in self.pre_slices.items()}
         return SimResult(
-            readout_last=tail[:, -1],
+            readout_last=tail[:, -1] if ro is not None else None,
             spike_counts={name: counts[:, sl] for name, sl in self.pre_slices.items()},
             spikes=spikes,
-            readout=tail.detach() if record else None,
-            readout_tail=tail[:, -max(1, readout_steps):])
+            readout=tail.detach() if record and ro is not None else None,
+            readout_tail=tail[:, -max(1, readout_steps):] if ro is not None else None)
 
     # -- export ----------------------------------------------------------------------
     @torch.no_grad()
