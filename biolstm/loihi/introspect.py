@@ -262,9 +262,13 @@ def check_brian_file(path: str | os.PathLike, chip="loihi1", *, weight_var: str 
     form_of = {f.name: f for f in forms}
     raws = []
     for k, p in enumerate(desc["projections"]):
-        for rule, value, reason in p.get("unrecognised", []):
-            violations.append(Violation(p["label"], rule, value, "static synapses x_post += <weight>", reason,
-                                        severity="unrecognised"))
+        found = p.get("unrecognised", [])
+        if found:  # one entry per synapse object, every reason in it
+            rules = list(dict.fromkeys(rule for rule, _, _ in found))
+            violations.append(Violation(
+                p["label"], ", ".join(rules), "; ".join(_short(v, 40) for _, v, _ in found[:3]),
+                "static synapses x_post += <weight>", "; ".join(r for _, _, r in found)
+                + ("; its connections are still counted" if f"p{k}_i" in arrays else ""), severity="unrecognised"))
         if f"p{k}_i" not in arrays or p["post"] not in form_of:
             continue
         w = arrays[f"p{k}_w"].astype(np.float64)
@@ -719,6 +723,10 @@ def _nonlinear_terms(expr, states: dict) -> list[str]:
     import sympy
 
     out = []
+    try:  # distribute products and quotients so that each term is seen on its own
+        expr = sympy.expand(expr, power_exp=False, log=False, multinomial=False, power_base=False)
+    except Exception:  # noqa: BLE001 (sympy may fail on exotic expressions; then test them whole)
+        pass
     for term in sympy.Add.make_args(expr):
         syms = [s for s in states.values() if term.has(s)]
         if not syms:
