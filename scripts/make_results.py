@@ -29,6 +29,7 @@ SCRIPTS: list[tuple[str, list[str], str]] = [
     ("scripts/compare_quantization.py", ["--demo", "--out", "results/loihi_mode/compare_demo"],
      "results/loihi_mode/compare_demo/ (float vs quantized)"),
     ("scripts/studies_results.py", [], "results/sweeps/<name>/ (parameter studies: tables + plots)"),
+    ("scripts/demo_results.py", [], "results/demo/ (biolstm demo: summary, predictions, figure)"),
 ]
 
 

@@ -179,8 +179,9 @@ def main(argv=None) -> int:
         if path.exists():
             datasets["official_test"] = smnist.load_mnist(path, "test").subset(args.official_samples, 0)
         else:
-            official_note = f"official MNIST test set not evaluated: {path} missing"
-            print(official_note)
+            official_note = ("official MNIST test set not evaluated: mnist.pkl.gz missing from the "
+                             "development data folder (biolstm.tasks.smnist.shared_mnist_path)")
+            print(f"{official_note}: {path}")  # the path goes to the terminal, not into results/
 
     rows = []
     for key, data in datasets.items():

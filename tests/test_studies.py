@@ -8,6 +8,7 @@ LocalCluster. The tables must be equal in every parameter and metric column.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -371,3 +372,100 @@ def test_cli_list_and_dry_run(tmp_path, capsys):
     assert "8 points, 0 finished" in out and out.count(" todo") == 8
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().out
+
+
+# -- nothing outlives the command, nothing lands in results/ ---------------------------
+
+SLEEPY_PLUGIN = '''
+import time
+
+from biolstm.studies import RunOutput, register_runner
+
+
+@register_runner("sleepy", defaults={"x": 0.0}, description="sleeps, for the process tests")
+def sleepy(params, seed):
+    time.sleep(600)
+    return RunOutput(metrics={"x_out": params["x"]})
+'''
+
+SLEEPY = """\
+name = "sleepy"
+runner = "sleepy"
+plugins = ["sleepy_plugin"]
+seeds = [0]
+[parameters]
+x = [0.0, 1.0]
+"""
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+def test_sweep_workers_and_resource_tracker_end_with_a_killed_driver(tmp_path):
+    """SIGKILL the driver of a 2-worker sweep: its workers and the resource tracker go too."""
+    (tmp_path / "sleepy_plugin.py").write_text(SLEEPY_PLUGIN)
+    (tmp_path / "sleepy.toml").write_text(SLEEPY)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "biolstm", "sweep", "sleepy.toml", "--out", "out", "--workers", "2",
+           "--no-progress", "--no-plots"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        children: set[int] = set()
+        while time.monotonic() < deadline and proc.poll() is None:
+            children = _children(proc.pid)
+            if len(children) >= 3:  # the resource tracker and two workers
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stderr.read()
+        assert len(children) >= 3, children
+        time.sleep(1.0)  # let the workers pass their initializer
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(c) for c in children):
+            time.sleep(0.1)
+        left = [c for c in children if _alive(c)]
+    finally:
+        for c in _children(proc.pid) if proc.poll() is None else ():
+            os.kill(c, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+    for c in left:  # do not leave them behind even when the test fails
+        os.kill(c, signal.SIGKILL)
+    assert not left, f"processes outlived the killed sweep: {left}"
+
+
+def test_default_output_folder_is_not_results(tmp_path, monkeypatch):
+    """Without --out a sweep writes ./biolstm-out/sweeps/<name>, ignored by git."""
+    from biolstm.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(SMALL.replace('"fi_small"', '"tiny"')
+                                        .replace("1000.0", "50.0").replace('["lif", "ahp"]', '["lif"]')
+                                        .replace("[150.0, 300.0, 600.0, 900.0]", "[300.0]"))
+    assert main(["sweep", "tiny.toml", "--workers", "1", "--no-progress", "--no-plots"]) == 0
+    out = tmp_path / "biolstm-out" / "sweeps" / "tiny"
+    assert (out / "results.csv").is_file() and not (tmp_path / "results").exists()
+    assert (tmp_path / "biolstm-out" / ".gitignore").read_text().splitlines()[-1] == "*"
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["source"] == "tiny.toml"  # relative to the working directory, no machine path

@@ -3,7 +3,7 @@
 Examples::
 
     biolstm sweep biolstm/data/sweeps/ahp_adaptation.toml          # local processes
-    biolstm sweep study.yaml --out results/sweeps/mine --workers 4
+    biolstm sweep study.yaml --out studies/mine --workers 4
     biolstm sweep study.toml --scheduler tcp://10.0.0.5:8786        # a Dask cluster
     biolstm sweep --example ahp_adaptation                          # a shipped example
     biolstm sweep --list                                            # runners and metrics
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", metavar="NAME",
                         help="run a shipped example config instead (e.g. ahp_adaptation, fi_curve)")
     parser.add_argument("--out", help="output folder (default: the config's 'out', else "
-                                      "results/sweeps/<name>)")
+                                      "biolstm-out/sweeps/<name> in the working directory)")
     parser.add_argument("--workers", type=int, default=None,
                         help="local worker processes (default: available CPUs; 1 = in this process)")
     parser.add_argument("--scheduler", metavar="ADDRESS",

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from biolstm.fileio import atomic_write_text, atomic_writer
+from biolstm.fileio import DEFAULT_OUTPUT, atomic_write_text, atomic_writer, default_output_dir
 from biolstm.studies.config import Point, SweepConfig, SweepError, expand_points, load_config
 from biolstm.studies.registry import get_metric, get_runner, import_plugins
 
@@ -168,7 +168,7 @@ def _claim(out_dir: Path, cfg: SweepConfig, points: list[Point], overwrite: bool
                 f"{old.get('config', {}).get('runner')!r}); choose another --out folder or pass "
                 f"overwrite=True (--overwrite) to share it")
     record = {"config": cfg.identity(), "plot": cfg.plot, "plugins": cfg.plugins,
-              "source": cfg.source, "points": [p.key for p in points]}
+              "source": portable_source(cfg.source), "points": [p.key for p in points]}
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True), overwrite=True)
 
 
@@ -211,7 +211,8 @@ def _executor_results(todo: list[Point], metrics: list[str], plugins: list[str],
         return
     import multiprocessing
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(run_point, p, metrics, plugins) for p in payload]
         try:
             for fut in as_completed(futures):
@@ -220,6 +221,45 @@ def _executor_results(todo: list[Point], metrics: list[str], plugins: list[str],
             for fut in futures:
                 fut.cancel()
             raise
+
+
+PARENT_POLL_S = 0.5
+"""How often a local worker checks that the driver still runs (where prctl is missing)."""
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Initializer of every local worker: end it when the driver process ends.
+
+    A driver killed with SIGKILL cannot shut its pool down, and its workers would run
+    (and keep the multiprocessing resource tracker alive) until their points finish.
+    On Linux the kernel sends the worker SIGKILL when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``, man 2 prctl); elsewhere, and as a fallback, a daemon
+    thread polls ``os.getppid()`` every :data:`PARENT_POLL_S` seconds and exits the
+    worker once the driver is gone. Once the workers are gone the resource tracker
+    sees its pipe close and exits too.
+    """
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the polling thread below still ends the worker
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="biolstm-parent-watch", daemon=True).start()
 
 
 def _default_workers(n_todo: int) -> int:
@@ -239,9 +279,36 @@ def resolve(config: SweepConfig | Mapping[str, Any] | str | os.PathLike) -> Swee
     return load_config(config)
 
 
-def output_folder(cfg: SweepConfig, out: str | os.PathLike | None) -> Path:
-    """``out``, else the config's ``out``, else ``results/sweeps/<name>``."""
-    return Path(out or cfg.out or Path("results") / "sweeps" / cfg.name)
+def output_folder(cfg: SweepConfig, out: str | os.PathLike | None, *, create: bool = False) -> Path:
+    """``out``, else the config's ``out``, else ``biolstm-out/sweeps/<name>``.
+
+    The default lies in the working directory (:func:`biolstm.fileio.default_output_dir`,
+    created only with ``create``), never in biolstm's committed ``results/``
+    (``scripts/studies_results.py`` writes those with an explicit ``out``).
+    """
+    if out or cfg.out:
+        return Path(out or cfg.out)
+    if create:
+        return default_output_dir("sweeps", cfg.name)
+    return DEFAULT_OUTPUT / "sweeps" / cfg.name
+
+
+def portable_source(source: str | None) -> str | None:
+    """``source`` (a config file path) without this machine's folders, for files others read.
+
+    A shipped example becomes ``biolstm/data/sweeps/<file>``, a file under the working
+    directory its relative path, anything else its file name.
+    """
+    if not source:
+        return source
+    path = Path(source).resolve()
+    package = Path(__file__).resolve().parents[1]
+    for base, prefix in ((package, Path("biolstm")), (Path.cwd().resolve(), Path())):
+        try:
+            return (prefix / path.relative_to(base)).as_posix()
+        except ValueError:
+            continue
+    return path.name
 
 
 def run_sweep(
@@ -261,7 +328,8 @@ def run_sweep(
     config : SweepConfig, mapping or path
         The sweep (a ``.toml``/``.yaml`` file path, its parsed content, or a config).
     out : path, optional
-        Output folder (default: the config's ``out``, else ``results/sweeps/<name>``).
+        Output folder (default: the config's ``out``, else ``biolstm-out/sweeps/<name>``
+        in the working directory).
     workers : int, optional
         Local worker processes (default: the CPUs available, at most the points to
         run; 1 runs in this process). Ignored with ``scheduler``.
@@ -289,7 +357,7 @@ def run_sweep(
             raise SweepError(f"metric {name!r} needs the module(s) {missing}, which cannot be "
                              f"imported here; install that part of biolstm or drop the metric")
     points = expand_points(cfg, runner.defaults)
-    out_dir = output_folder(cfg, out)
+    out_dir = output_folder(cfg, out, create=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     _claim(out_dir, cfg, points, overwrite)
     todo, seen = [], set()
