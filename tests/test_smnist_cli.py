@@ -71,13 +71,18 @@ def test_eval_lsnn_folder(tmp_path, capsys):
     assert {r["population"] for r in out["rates"]} == {"reg", "ada"}
 
 
-def test_demo_writes_results(small_spec_path, tmp_path, capsys):
-    assert main(["demo", "--weights", str(small_spec_path), "--samples", "2", "--out", str(tmp_path)]) == 0
+def test_demo_writes_results(small_spec_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # without --out the demo writes ./biolstm-out/demo, not results/
+    assert main(["demo", "--weights", str(small_spec_path), "--samples", "2"]) == 0
     text = capsys.readouterr().out
     assert "Accuracy:" in text and "Mean rate:" in text and "same class on 100.0 %" in text
     assert "test part" in text  # says which data
+    assert "ms per inference at batch size 1, measured now on this machine" in text
+    out = tmp_path / "biolstm-out" / "demo"
     for name in ("summary.csv", "predictions.csv", "demo.png"):
-        assert (tmp_path / name).stat().st_size > 0
+        assert (out / name).stat().st_size > 0
+    assert (tmp_path / "biolstm-out" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["biolstm-out"]
 
 
 def test_bundled_network_and_baseline():
