@@ -383,3 +383,37 @@ def test_eval_weights_accepts_nir_and_reports_bad_files(tmp_path):
     (tmp_path / "bad.nir").write_bytes(b"not hdf5")
     with pytest.raises(EvalError, match=r"bad.nir is not a readable NIR file"):
         load_weights(tmp_path / "bad.nir")
+
+
+# -- another NIR framework -----------------------------------------------------------------
+
+
+def test_snntorch_gives_brian2s_spikes_for_an_exported_lif_network():
+    """scripts/nir_crosscheck.py in small: same discretisation -> identical spikes (skips without snnTorch)."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch")
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from biolstm.brian import simulate
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "nir_crosscheck.py"
+    spec_ = importlib.util.spec_from_file_location("nir_crosscheck", path)
+    xc = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(xc)
+    spec = xc.lif_network()
+    rng = np.random.default_rng(2)
+    steps, batch = 200, 2
+    x = (rng.random((steps, batch, 80)) < 0.08).astype(float)
+    t, b, ch = np.nonzero(x)
+    inputs = SpikeTrains(batch, steps, {"pixels": 80}, {"pixels": np.stack([b, t, ch], axis=1)})
+    act = simulate(spec, inputs, "numpy", progress=False)
+    ref = {p: xc.brian_spikes(act, p, steps, batch, spec.population(p).size) for p in ("hid", "out")}
+    got = xc.run_snntorch(xc.for_snntorch_step(to_nir(spec), 1e-3), x, torch.float64, shipped=False)
+    res = xc.compare(ref, got, shift_out=1)
+    assert ref["hid"].sum() > 100 and ref["out"].sum() > 10
+    assert res["hid"]["identical_fraction"] == 1.0 and res["out"]["identical_fraction"] == 1.0
+    # unshifted, the readout layer differs: snnTorch runs the feed-forward edge in the same step
+    assert xc.compare(ref, got, shift_out=0)["out"]["identical_fraction"] < 0.9
