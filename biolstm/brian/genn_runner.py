@@ -57,6 +57,8 @@ OFFSET = 1
 SCHEDULE = ["start", "synapses", "groups", "thresholds", "resets", "end"]
 """GeNN's order within a step; the other devices are given the same."""
 DEVICES = ("genn", "cpp_standalone", "numpy")
+IDLE = "biolstm_idle"
+"""A variable without dynamics for groups without equations (brian2genn needs a state updater)."""
 
 
 class DescriptionError(ValueError):
@@ -127,8 +129,10 @@ class _AroundExact:
     def __call__(self, equations, variables=None, method_options=None):
         from brian2.stateupdaters.base import StateUpdateMethod
 
-        exact = StateUpdateMethod.stateupdaters["exact"]
-        code = exact(equations, variables, method_options)
+        if set(equations.diff_eq_names) == {IDLE}:
+            code = ""  # no dynamics of its own: only the description's code
+        else:
+            code = StateUpdateMethod.stateupdaters["exact"](equations, variables, method_options)
         return "\n".join(part for part in (self.before, code, self.after) if part.strip())
 
 
@@ -168,7 +172,7 @@ def build(header, arrays):
         namespace = {k: _quantity(v) for k, v in grp["namespace"].items()}
         eqs = grp["equations"]
         if "/dt" not in eqs:  # GeNN needs a state updater; an exact no-op gives it one
-            eqs = eqs + "\ndbiolstm_idle/dt = 0/second : 1"
+            eqs = eqs + f"\nd{IDLE}/dt = 0/second : 1"
         kwargs = {}
         if grp.get("threshold"):
             kwargs["threshold"] = grp["threshold"]
@@ -252,11 +256,17 @@ def run(header, arrays, device="genn", use_gpu=False, directory=None, verbose=Fa
         # device.build() refuses the code objects created before the run statement
         b2.set_device("genn", build_on_run=True, directory=directory, run=False,
                       use_GPU=bool(use_gpu), with_output=verbose)
-    elif device == "cpp_standalone":
+    else:
+        # the arithmetic of GeNN's model code: no hoisted loop invariants (brian2genn turns
+        # them off), no -ffast-math and no fused multiply-add (GeNN compiles it without -O)
+        b2.prefs.codegen.loop_invariant_optimisations = False
+        flags = [f for f in b2.prefs["codegen.cpp.extra_compile_args_gcc"] if f != "-ffast-math"]
+        b2.prefs["codegen.cpp.extra_compile_args_gcc"] = flags + ["-fno-fast-math", "-ffp-contract=off"]
+    if device == "cpp_standalone":
         b2.set_device("cpp_standalone", build_on_run=True, directory=directory, run=False,
                       with_output=verbose)
         b2.prefs["devices.cpp_standalone.extra_make_args_unix"] = [f"-j{os.cpu_count() or 1}"]
-    else:
+    elif device == "numpy":
         b2.prefs.codegen.target = "numpy"
     S, T = int(header["n_samples"]), int(header["n_steps"])
     t0 = time.perf_counter()
@@ -272,7 +282,7 @@ def run(header, arrays, device="genn", use_gpu=False, directory=None, verbose=Fa
             if device == "genn":
                 dev.run(directory, bool(use_gpu), verbose)
             else:
-                dev.run(directory, verbose, [])
+                dev.run(directory=directory, with_output=verbose, run_args=[])
         t3 = time.perf_counter()
         # build_s: code generation and compilation (for genn: genn-buildmodel and make)
         timings.update(build_s=t2 - t1, run_s=t3 - t2)
