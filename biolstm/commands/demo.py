@@ -157,7 +157,7 @@ def _time_lstm_here(baseline: dict) -> tuple[dict, str]:
     engine = "torch" if "torch" in measured.label else "numpy (torch not installed)"
     timing = {"median_s": measured.seconds_per_inference, "threads": 1, "repeats": 20,
               "steps": smnist.N_STEPS}
-    return ({**baseline, "inference_time_s": timing, "machine": "this machine, measured by biolstm demo"},
+    return ({**baseline, "inference_time_s": timing, "machine": "this machine, at run time"},
             f"measured now on this machine ({engine}, 1 thread, median of 20)")
 
 
