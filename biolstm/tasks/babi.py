@@ -45,6 +45,7 @@ __all__ = [
     "task_file",
     "read_task",
     "load_babi",
+    "train_valid_split",
     "bundled_babi_dir",
     "shared_babi_dir",
 ]
@@ -338,6 +339,24 @@ def load_babi(folder: str | Path, tasks: int | Sequence[int] | None = None,
     what = f"bAbI v1.2 {name}, tasks {_ranges(numbers)}"
     return {part: BabiData.from_questions(qs, vocab, f"{what}: {part}", max_sentences, max_words)
             for part, qs in read.items()}
+
+
+def train_valid_split(data: BabiData, fraction: float = 0.1) -> tuple[BabiData, BabiData]:
+    """Hold the last ``fraction`` of every task's training questions apart for validation.
+
+    The questions keep their file order, so the validation part of each task is the end of
+    its training file (its stories are whole, except the one the cut falls in).
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction={fraction} must be in (0, 1)")
+    val = np.zeros(len(data), dtype=bool)
+    for t in np.unique(data.tasks):
+        idx = np.flatnonzero(data.tasks == t)
+        val[idx[len(idx) - max(1, int(round(fraction * len(idx)))):]] = True
+    fit, held = data.subset(~val), data.subset(val)
+    fit.description = f"{data.description}, first {100 * (1 - fraction):.0f} % of each task"
+    held.description = f"{data.description}, last {100 * fraction:.0f} % of each task (validation)"
+    return fit, held
 
 
 def _ranges(numbers: Sequence[int]) -> str:

@@ -523,42 +523,10 @@ def smnist_network(
     params : dict, optional
         ``{population: {param: Quantity}}`` overrides of the neuron defaults.
     """
-    from brian2 import mV
+    from biolstm.tasks.lsnn import lsnn_network
 
-    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
-
-    if not 0 < density <= 1:
-        raise ValueError(f"density={density} must be in (0, 1]")
-    params = params or {}
-    pops = [Population("reg", n_regular, "lif", params.get("reg", {}))] if n_regular else []
-    pops.append(Population("ada", n_adaptive, adaptive_model, params.get("ada", {})))
-    pops.append(Population("out", 10, "li", params.get("out", {})))
-    spiking = [p for p in pops if p.model != "li"]
-    v_th = 10.0  # mV, the threshold scale of the initial weights
-    rng = np.random.default_rng(seed)
-    n_rec = sum(p.size for p in spiking)
-
-    def init(n_pre, n_post, gain, dens, fan_in, no_diag=False):
-        w = rng.normal(0.0, gain * v_th / math.sqrt(fan_in * dens), (n_pre, n_post))
-        if dens < 1:
-            w *= rng.random((n_pre, n_post)) < dens
-        if no_diag:
-            np.fill_diagonal(w, 0.0)
-        return w * mV
-
-    projections = []
-    for post in spiking:
-        projections.append(Projection(f"in_{post.name}", INPUT_NAME, post.name,
-                                      init(N_CHANNELS, post.size, input_gain, density, N_CHANNELS)))
-    for pre in spiking:
-        for post in spiking:
-            projections.append(Projection(
-                f"{pre.name}_{post.name}", pre.name, post.name,
-                init(pre.size, post.size, recurrent_gain, density, n_rec, pre is post)))
-    for pre in spiking:
-        projections.append(Projection(f"{pre.name}_out", pre.name, "out",
-                                      init(pre.size, 10, 1.0, 1.0, n_rec)))
-    return NetworkSpec(
-        pops, projections, [InputGroup(INPUT_NAME, N_CHANNELS)], Readout("out", "v", "last"),
-        metadata={"task": "smnist", "encoding": "threshold-crossing, 80 channels, 840 steps "
-                  "(paper_model.md §2)"})
+    return lsnn_network(
+        N_CHANNELS, n_regular, n_adaptive, adaptive_model, n_outputs=10, input_name=INPUT_NAME,
+        density=density, seed=seed, input_gain=input_gain, recurrent_gain=recurrent_gain,
+        params=params, metadata={"task": "smnist", "encoding": "threshold-crossing, 80 channels, "
+                                 "840 steps (Rao et al. 2022, Methods)"})

@@ -93,3 +93,77 @@ class TrainConfig:
 
 TrainConfigDefaults = TrainConfig
 """The class itself; its attributes are the defaults (used by the CLI)."""
+
+
+BABI_MODELS = ("spiking", "dnn")
+
+
+@dataclass
+class BabiTrainConfig:
+    """A bAbI RelNet training run (stored in the checkpoint; see :func:`biolstm.train.trainer.train`).
+
+    Attributes
+    ----------
+    model : {"spiking", "dnn"}
+        The spiking RelNet (AHP encoders, :class:`biolstm.train.relnet.SpikingRelNet`) or
+        the DNN RelNet (LSTM encoders, :class:`biolstm.train.relnet.DNNRelNet`).
+    n_words, n_answers : int
+        Vocabulary and answer classes (from the data; stored so a run rebuilds its model).
+    n_regular, n_adaptive, density, quantize, gamma, steps_per_word, code_steps
+        Spiking encoders (see :class:`~biolstm.train.relnet.SpikingRelNet`).
+    embed, hidden : int
+        DNN encoders: embedding size and LSTM units.
+    g_units, f_units : tuple of int
+        ReLU layers of g and f.
+    epochs, batch_size, lr, lr_final, rate_target, rate_reg, grad_clip, seed,
+    eval_samples, checkpoint_every
+        As in :class:`TrainConfig`; the rate regulariser acts on the encoders' rate in their
+        code windows (spiking model only).
+    """
+
+    model: str = "spiking"
+    n_words: int = 145
+    n_answers: int = 60
+    n_regular: int = 100
+    n_adaptive: int = 100
+    density: float = 0.2
+    quantize: bool = True
+    gamma: float = 0.1
+    steps_per_word: int = 10
+    code_steps: int = 14
+    embed: int = 32
+    hidden: int = 64
+    g_units: tuple = (256, 256, 256)
+    f_units: tuple = (256,)
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_final: float = 0.05
+    rate_target: float = 0.05
+    rate_reg: float = 1e3
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_samples: int = 2000
+    checkpoint_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.model not in BABI_MODELS:
+            raise TrainError(f"model {self.model!r} is not one of {list(BABI_MODELS)}")
+        self.g_units, self.f_units = tuple(self.g_units), tuple(self.f_units)
+        for name in ("epochs", "batch_size", "n_words", "n_answers", "n_adaptive", "steps_per_word",
+                     "code_steps", "embed", "hidden"):
+            if getattr(self, name) < 1:
+                raise TrainError(f"{name}={getattr(self, name)} must be >= 1")
+        if not self.g_units or min(self.g_units) < 1 or min(self.f_units, default=1) < 1:
+            raise TrainError(f"g_units={self.g_units} and f_units={self.f_units} must be positive widths")
+        if not self.lr > 0:
+            raise TrainError(f"lr={self.lr} must be > 0")
+        if not 0 < self.density <= 1:
+            raise TrainError(f"density={self.density} must be in (0, 1]")
+        if self.code_steps > 11 * self.steps_per_word:
+            raise TrainError(f"code_steps={self.code_steps} exceeds the {11 * self.steps_per_word} "
+                             f"steps of a sentence")
+
+    @property
+    def spiking(self) -> bool:
+        return self.model == "spiking"

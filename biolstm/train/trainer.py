@@ -41,7 +41,7 @@ from biolstm.train.config import SPIKING_MODELS, TrainConfig, TrainError
 from biolstm.train.lstm import LSTMClassifier
 from biolstm.train.snn import TorchNetwork
 
-__all__ = ["TrainConfig", "TrainError", "build_model", "train", "evaluate", "load_checkpoint",
+__all__ = ["TrainConfig", "TrainError", "SMNISTTask", "build_model", "train", "evaluate", "load_checkpoint",
            "model_from_checkpoint", "export_run", "best_model",
            "CHECKPOINT_NAME", "BEST_NAME"]
 
@@ -51,9 +51,10 @@ LEGACY_DEFAULTS = {"loss_steps": 1}
 """Values of config fields added after a checkpoint was written (their old behaviour)."""
 
 
-def stored_config(state: dict) -> dict:
+def stored_config(state: dict, config_class: type = TrainConfig) -> dict:
     """The config of a checkpoint, completed with :data:`LEGACY_DEFAULTS` for newer fields."""
-    return {**LEGACY_DEFAULTS, **state["config"]}
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    return {**{k: v for k, v in LEGACY_DEFAULTS.items() if k in fields}, **state["config"]}
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
@@ -99,6 +100,39 @@ def evaluate(model: nn.Module, data: smnist.Dataset, cfg: TrainConfig,
     return out
 
 
+class SMNISTTask:
+    """How :func:`train` builds, feeds and scores the sMNIST models (the default task).
+
+    A task object has ``build_model(cfg)``, ``batch_loss(model, data, idx, cfg)`` ->
+    ``(loss, logits [B, classes], labels [B], rate or None)``, ``validate(model, data, cfg)``
+    -> ``{"accuracy", ["rate"]}`` and ``config_class``; the bAbI task
+    (:class:`biolstm.train.babi_trainer.BabiTask`) is another.
+    """
+
+    config_class = TrainConfig
+
+    @staticmethod
+    def build_model(cfg: TrainConfig) -> nn.Module:
+        return build_model(cfg)
+
+    @staticmethod
+    def batch_loss(model: nn.Module, data: smnist.Dataset, idx: np.ndarray, cfg: TrainConfig):
+        xb = torch.tensor(smnist.encode_dense(data.x[idx]), dtype=torch.float32)
+        yb = torch.tensor(data.y[idx])
+        logits, rate = _forward(model, xb, cfg, tail=True)
+        if logits.dim() == 3:  # [B, K, 10]: mean cross entropy over the last K steps
+            K = logits.shape[1]
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.repeat_interleave(K))
+            logits = logits[:, -1]
+        else:
+            loss = nn.functional.cross_entropy(logits, yb)
+        return loss, logits, yb, rate
+
+    @staticmethod
+    def validate(model: nn.Module, data: smnist.Dataset, cfg: TrainConfig) -> dict[str, float]:
+        return evaluate(model, data.subset(cfg.eval_samples), cfg)
+
+
 def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     frac = min(step / max(total, 1), 1.0)
     return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -122,11 +156,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise TrainError(f"{path} is not a biolstm training checkpoint ({err})") from None
 
 
-def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, TrainConfig, dict]:
+def model_from_checkpoint(path: str | Path, task=None) -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the model of a checkpoint with its trained weights."""
+    task = task or SMNISTTask
     state = load_checkpoint(path)
-    cfg = TrainConfig(**stored_config(state))
-    model = build_model(cfg)
+    cfg = task.config_class(**stored_config(state, task.config_class))
+    model = task.build_model(cfg)
     model.load_state_dict(state["model"])
     return model, cfg, state
 
@@ -140,6 +175,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     max_batches: int | None = None,
+    task=None,
 ) -> dict[str, Any]:
     """Train ``cfg`` on ``train_data``, selecting on ``val_data``.
 
@@ -158,6 +194,8 @@ def train(
     max_batches : int, optional
         Stop (after checkpointing) once this many batches ran in this call; for tests
         that simulate an interrupt.
+    task : optional
+        What is trained (:class:`SMNISTTask` by default; the data sets are the task's).
 
     Returns
     -------
@@ -167,11 +205,14 @@ def train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT_NAME
+    task = task or SMNISTTask
+    if (train_data is None or val_data is None) and task is not SMNISTTask:
+        raise TrainError("train: pass the training and validation data of this task")
     if train_data is None or val_data is None:
         default_train, default_val = smnist.holdout_split(smnist.default_split()[0], 500)
         train_data = train_data or default_train
         val_data = val_data or default_val
-    model = build_model(cfg)
+    model = task.build_model(cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.Adam(params, lr=cfg.lr)
     n_batches = math.ceil(len(train_data) / cfg.batch_size)
@@ -181,9 +222,10 @@ def train(
         if not resume:
             raise TrainError(f"{ckpt_path} exists; resume it or choose another --out folder")
         state = load_checkpoint(ckpt_path)
-        if stored_config(state) != dataclasses.asdict(cfg):
-            diff = {k: (stored_config(state).get(k), v) for k, v in dataclasses.asdict(cfg).items()
-                    if stored_config(state).get(k) != v}
+        stored = stored_config(state, task.config_class)
+        if stored != dataclasses.asdict(cfg):
+            diff = {k: (stored.get(k), v) for k, v in dataclasses.asdict(cfg).items()
+                    if stored.get(k) != v}
             raise TrainError(
                 f"{ckpt_path} was written with another configuration (checkpoint, now): {diff}; "
                 f"use the same settings to resume or another --out folder")
@@ -218,17 +260,9 @@ def train(
         t_start = time.perf_counter() - epoch_stats["elapsed"]
         while batch < n_batches:
             idx = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-            xb = torch.tensor(smnist.encode_dense(train_data.x[idx]), dtype=torch.float32)
-            yb = torch.tensor(train_data.y[idx])
             for g in optim.param_groups:
                 g["lr"] = _lr_at(cfg, epoch * n_batches + batch, total_steps)
-            logits, rate = _forward(model, xb, cfg, tail=True)
-            if logits.dim() == 3:  # [B, K, 10]: mean cross entropy over the last K steps
-                K = logits.shape[1]
-                loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.repeat_interleave(K))
-                logits = logits[:, -1]
-            else:
-                loss = nn.functional.cross_entropy(logits, yb)
+            loss, logits, yb, rate = task.batch_loss(model, train_data, idx, cfg)
             total = loss
             if rate is not None and cfg.rate_reg > 0:
                 total = total + cfg.rate_reg * (rate.mean() - cfg.rate_target) ** 2
@@ -237,7 +271,7 @@ def train(
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optim.step()
-            if isinstance(model, TorchNetwork):
+            if hasattr(model, "clamp_weights_"):
                 model.clamp_weights_()
             epoch_stats["loss"] += loss.item() * len(idx)
             epoch_stats["correct"] += int((logits.argmax(1) == yb).sum())
@@ -270,7 +304,7 @@ def train(
                "lr": _lr_at(cfg, (epoch + 1) * n_batches, total_steps),
                "epoch_s": time.perf_counter() - t_start}
         if cfg.eval_samples:
-            ev = evaluate(model, val_data.subset(cfg.eval_samples), cfg)
+            ev = task.validate(model, val_data, cfg)
             row["val_accuracy"] = ev["accuracy"]
             row["val_rate"] = ev.get("rate", float("nan"))
             previous = [h["val_accuracy"] for h in history if "val_accuracy" in h]
@@ -299,12 +333,13 @@ def _best_epoch(history: list[dict]) -> int | None:
     return -max(scored)[1] if scored else None
 
 
-def best_model(out_dir: str | Path) -> tuple[nn.Module, TrainConfig, dict]:
+def best_model(out_dir: str | Path, task=None) -> tuple[nn.Module, TrainConfig, dict]:
     """The model of ``out_dir/best.pt`` (best validation epoch) with its config and record."""
+    task = task or SMNISTTask
     path = Path(out_dir) / BEST_NAME
     state = load_checkpoint(path)
-    cfg = TrainConfig(**stored_config(state))
-    model = build_model(cfg)
+    cfg = task.config_class(**stored_config(state, task.config_class))
+    model = task.build_model(cfg)
     model.load_state_dict(state["model"])
     return model, cfg, {k: v for k, v in state.items() if k != "model"}
 
