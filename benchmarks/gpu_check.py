@@ -15,6 +15,15 @@ scaled to 24,000 spiking neurons on both, and reports build time, run time, samp
 order, so rare threshold-edge differences are possible). Writes
 ``results/gpu_check.json`` and ``results/gpu_check.md``. ``--gpu-backend`` and
 ``--reference`` allow a dry run of the script on a CPU (``numpy`` against ``numpy``).
+
+The genn arm (brian2genn 1.7.0 on GeNN 4.9.0, in the separate environment of ``make
+genn``; :mod:`biolstm.brian.genn`) runs the same networks with ``use_GPU=True``, GeNN's
+CUDA backend: ``--genn`` adds it next to ``cuda_standalone`` (both compared with the
+reference and with each other), ``--gpu-backend genn`` makes it the only GPU arm. It needs
+``make genn`` and ``CUDA_PATH`` (the CUDA toolkit; GeNN 4.9 calls nvcc itself); genn has no
+replicas, so all samples run end to end in one program, and no build-only mode::
+
+    make genn && CUDA_PATH=/usr/local/cuda python benchmarks/gpu_check.py --genn
 """
 
 from __future__ import annotations
@@ -32,9 +41,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _evaluate(spec, trains, backend, replicas, slots, directory, build_only=False, cc=None):
+def _evaluate(spec, trains, backend, replicas, slots, directory, build_only=False, cc=None,
+              genn_gpu=True):
     from biolstm.brian.compiled import CompiledNetwork, evaluate
 
+    if backend == "genn":
+        from biolstm.brian import genn
+
+        act = genn.run_spec(spec, trains, device="genn", use_gpu=genn_gpu, directory=directory)
+        t = act.timings
+        return {"build_s": t["build_s"], "run_s": t["run_s"], "network_run_s": t.get("network_run_s"),
+                "subprocess_s": t["subprocess_s"], "use_gpu": genn_gpu}, act
     if backend not in ("cpp_standalone", "cuda_standalone"):
         t0 = time.perf_counter()
         act = evaluate(spec, trains, backend, replicas=replicas, progress=False)
@@ -65,6 +82,10 @@ def main(argv=None) -> int:
     parser.add_argument("--compute-capability", type=float, default=None,
                         help="target architecture without a GPU to ask (e.g. 9.0 for H100/H200)")
     parser.add_argument("--build-only", action="store_true", help="generate and compile only")
+    parser.add_argument("--genn", action="store_true",
+                        help="also run genn with use_GPU=True (needs make genn and CUDA_PATH)")
+    parser.add_argument("--genn-cpu", action="store_true",
+                        help="run the genn arm on GeNN's CPU backend (a dry run without a GPU)")
     parser.add_argument("--out", default=str(ROOT / "results"))
     args = parser.parse_args(argv)
 
@@ -78,6 +99,12 @@ def main(argv=None) -> int:
     if not (status.available or (args.build_only and status.build_only)):
         print(f"cannot {'build' if args.build_only else 'run'} {args.gpu_backend} here: {status.reason}")
         return 2
+    genn_arm = args.genn or args.gpu_backend == "genn"
+    if genn_arm:
+        refusal = _genn_refusal(args)
+        if refusal:
+            print(refusal)
+            return 2
     work = Path(tempfile.mkdtemp(prefix="biolstm_gpu_check_"))
     report: dict = {"gpu_backend": args.gpu_backend, "reference": args.reference,
                     "status": {"state": status.state, "reason": status.reason, **status.details}}
@@ -93,7 +120,7 @@ def main(argv=None) -> int:
         print(f"{name}: {spec.n_neurons} neurons, {spec.n_synapses} synapses, {trains.n_samples} "
               f"sample(s) of {trains.n_steps} steps", flush=True)
         gpu_t, gpu_act = _evaluate(spec, trains, args.gpu_backend, gr, gk, work / f"{name}_gpu",
-                                   args.build_only, args.compute_capability)
+                                   args.build_only, args.compute_capability, genn_gpu=not args.genn_cpu)
         entry = {"neurons": spec.n_neurons, "synapses": spec.n_synapses, "samples": trains.n_samples,
                  "steps": trains.n_steps, "gpu": gpu_t, "gpu_layout": [gr, gk]}
         if not args.build_only:
@@ -110,6 +137,19 @@ def main(argv=None) -> int:
                 f"{entry['comparison']['spike_match']:.4f}, identical samples "
                 f"{entry['comparison']['samples_identical_spikes']:.3f}, predictions agreeing "
                 f"{entry['comparison']['prediction_agreement']:.3f}")
+            if args.genn and args.gpu_backend != "genn":
+                genn_t, genn_act = _evaluate(spec, trains, "genn", 1, 1, work / f"{name}_genn",
+                                             genn_gpu=not args.genn_cpu)
+                entry["genn"] = genn_t
+                entry["genn_vs_reference"] = compare_activities(cpu_act, genn_act)
+                entry[f"genn_vs_{args.gpu_backend}"] = compare_activities(gpu_act, genn_act)
+                c = entry["genn_vs_reference"]
+                lines.append(
+                    f"  - genn (use_GPU={not args.genn_cpu}) run {genn_t['run_s']:.2f} s (build "
+                    f"{genn_t['build_s']:.1f} s) vs {args.gpu_backend} run {gpu_t['run_s']:.2f} s: "
+                    f"spikes matching {args.reference} {c['spike_match']:.4f}, identical samples "
+                    f"{c['samples_identical_spikes']:.3f}, predictions agreeing {c['prediction_agreement']:.3f}; "
+                    f"matching {args.gpu_backend} {entry[f'genn_vs_{args.gpu_backend}']['spike_match']:.4f}")
         else:
             lines.append(f"- {name}: built in {gpu_t['build_s']:.1f} s (codegen {gpu_t['codegen_s']:.1f} s, "
                          f"compile {gpu_t['compile_s']:.1f} s); not run (build only)")
@@ -121,6 +161,27 @@ def main(argv=None) -> int:
     atomic_write_text(out / "gpu_check.md", "\n".join(lines) + "\n", overwrite=True)
     print(f"Wrote {out / 'gpu_check.json'} and gpu_check.md")
     return 0
+
+
+def _genn_refusal(args) -> str:
+    """Why the genn arm cannot run as asked here (empty if it can)."""
+    from biolstm.brian import cuda
+    from biolstm.brian.backends import backend_status
+
+    status = backend_status("genn")
+    if not status.available:
+        return f"cannot run genn here: {status.reason}. Fix: {status.fix}"
+    if args.build_only:
+        return "genn has no build-only mode (brian2genn builds and runs in one go); drop --build-only or --genn"
+    if args.genn_cpu:
+        return ""
+    gpu = cuda.detect_gpus()
+    if not gpu.available:
+        return (f"cannot run genn with use_GPU=True here: {gpu.reason} (add --genn-cpu for a dry run on "
+                f"GeNN's CPU backend)")
+    if not os.environ.get("CUDA_PATH"):
+        return "genn with use_GPU=True needs CUDA_PATH (the CUDA toolkit folder, e.g. /usr/local/cuda)"
+    return ""
 
 
 if __name__ == "__main__":

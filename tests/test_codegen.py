@@ -144,12 +144,14 @@ def test_cuda_status_names_each_missing_piece(monkeypatch):
     assert backend_status("cuda_standalone").available
 
 
-def test_genn_status_names_package_and_path(monkeypatch):
+def test_genn_status_names_package_and_path(monkeypatch, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(backends.importlib.util, "find_spec",
                         lambda name, *a: None if name == "brian2genn" else real(name, *a))
+    monkeypatch.setenv("BIOLSTM_GENN_ENV", str(tmp_path / "absent"))  # no separate environment
     status = backend_status("genn")
-    assert status.reason == "package brian2genn is not installed" and "GeNN" in status.fix
+    assert status.reason.startswith("package brian2genn is not installed in this environment and "
+                                    "there is no GeNN environment") and "make genn" in status.fix
     _pretend_installed(monkeypatch, "brian2genn")
     monkeypatch.delenv("GENN_PATH", raising=False)
     monkeypatch.setattr(backends.shutil, "which", lambda name: "/usr/bin/" + name if name in ("g++", "make") else None)
@@ -422,6 +424,10 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
 
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["smnist"]["comparison"]["identical"] and report["scaled"]["neurons"] == 490
+    from biolstm.brian import cuda
+
+    # the genn arm runs genn with use_GPU=True: it needs the GeNN environment and a GPU
+    genn_gpu = backend_status("genn").available and cuda.detect_gpus().available
     with redirect_stdout(io.StringIO()):
-        assert check.main(["--gpu-backend", "genn", "--out", str(tmp_path)]) == int(
-            not backend_status("genn").available) * 2
+        assert check.main(["--gpu-backend", "genn", "--samples", "3", "--steps", "40", "--scale", "2",
+                           "--out", str(tmp_path / "genn")]) == int(not genn_gpu) * 2

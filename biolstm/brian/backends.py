@@ -12,8 +12,8 @@ name                 Brian2 mechanism                                          n
                                                                                nvcc, cuRAND, a C++
                                                                                compiler; an NVIDIA GPU
                                                                                and driver to *run*
-``genn``             ``set_device("genn")`` from brian2genn                    brian2genn (brian2 < 2.6)
-                                                                               and a GeNN 4.x installation
+``genn``             ``set_device("genn")`` from brian2genn, in the separate   ``make genn`` (brian2genn,
+                     environment of ``make genn`` (:mod:`biolstm.brian.genn`)   brian2 2.5.4, GeNN 4.9.0)
 ===================  ========================================================  ============================
 
 :func:`backend_status` says whether a backend can be used here and, if not, why and
@@ -58,9 +58,9 @@ STANDALONE_BACKENDS = ("cpp_standalone", "cuda_standalone", "genn")
 CUDA_INSTALL = "create a Python >= 3.12 environment and run pip install 'biolstm[cuda]' (brian2cuda, nvidia-curand)"
 GENN_INSTALL = (
     "brian2genn 1.7 needs brian2 >= 2.5, < 2.6 (Python <= 3.11, numpy < 2) and GeNN 4.x, which is "
-    "on neither PyPI nor Debian: build GeNN 4.9 from source (github.com/genn-team/genn, tag 4.9.0), "
-    "pip install brian2genn 'numpy<2' in a Python 3.11 environment, and set GENN_PATH (or the "
-    "devices.genn.path preference) to the GeNN folder"
+    "on neither PyPI nor Debian: download the GeNN 4.9.0 release (github.com/genn-team/genn/releases/"
+    "tag/4.9.0) and run 'make genn GENN_PATH=/path/to/genn-4.9.0.tar.gz' in the biolstm checkout; "
+    "it creates the separate environment .venv-genn (Python 3.11, brian2 2.5.4, brian2genn 1.7.0)"
 )
 
 
@@ -194,7 +194,7 @@ def _cuda_status() -> BackendStatus:
 def _genn_status() -> BackendStatus:
     name = "genn"
     if importlib.util.find_spec("brian2genn") is None:
-        return BackendStatus(name, False, "package brian2genn is not installed", GENN_INSTALL)
+        return _genn_environment_status()
     failure = _import_error("brian2genn")
     if failure:
         return BackendStatus(name, False, f"brian2genn does not import ({failure})", GENN_INSTALL)
@@ -221,6 +221,25 @@ def _genn_status() -> BackendStatus:
     details = {"brian2genn": _version("brian2genn"), "brian2": _version("brian2"), "genn": path,
                "gpu": "yes" if cuda.detect_gpus().available else "no (GeNN's CPU-only mode)"}
     return BackendStatus(name, True, details=details)
+
+
+def _genn_environment_status() -> BackendStatus:
+    """genn through the separate environment of ``make genn`` (:mod:`biolstm.brian.genn`)."""
+    from biolstm.brian import cuda, genn
+
+    env, why = genn.find_environment()
+    if env is None:
+        return BackendStatus(
+            "genn", False,
+            f"package brian2genn is not installed in this environment and there is no GeNN "
+            f"environment ({why})", GENN_INSTALL)
+    missing = _cpp_toolchain("genn")
+    if missing:
+        return missing
+    details = {"environment": str(env.folder), **env.versions(), "genn_path": str(env.genn_path),
+               "gpu": "yes (use_gpu=True)" if cuda.detect_gpus().available else "no (GeNN's CPU backend)",
+               "run with": "biolstm.brian.genn.run_spec / run_quantized"}
+    return BackendStatus("genn", True, details=details)
 
 
 def backend_status(name: str) -> BackendStatus:
@@ -319,6 +338,10 @@ def activated(name: str, directory: str | os.PathLike | None = None, *,
         saved.update({key: brian2.prefs[key] for key in cuda.PREFERENCES})
         cuda.configure(brian2.prefs, **(cuda_options or {}))
     elif name == "genn":
+        if importlib.util.find_spec("brian2genn") is None:
+            raise BackendUnavailableError(
+                "backend 'genn' runs in its own environment (.venv-genn, brian2 2.5.4), not in this "
+                "Python: use biolstm.brian.genn.run_spec(spec, inputs) or run_quantized(qnet, inputs)")
         import brian2genn  # noqa: F401 - registers the device
 
         genn_path = os.environ.get("GENN_PATH")

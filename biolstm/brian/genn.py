@@ -256,7 +256,7 @@ def describe_spec(spec, inputs: SpikeTrains,
         kwargs = model.brian_kwargs(params)
         if model.threshold is not None and float(params.t_ref) >= 2 * dt - 1e-12:
             raise GennError(
-                f"population '{pop.name}': t_ref = {params.t_ref!r} blocks input for "
+                f"population '{pop.name}': t_ref = {float(params.t_ref) * 1e3:g} ms blocks input for "
                 f"{int(round(float(params.t_ref) / dt)) - 1} step(s) after a spike; the genn path "
                 f"supports t_ref < 2*dt (= {2 * dt * 1e3:g} ms) only: run this network on "
                 f"cpp_standalone, or set t_ref below 2*dt")
