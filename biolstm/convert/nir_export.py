@@ -199,9 +199,13 @@ def _export_projection(nir, spec, proj, nodes, edges, used, step_node, r_of, tau
             "format": "csr" if scipy.sparse.issparse(proj.weights) else "dense",
             "delay_form": delay_form, "groups": len(groups)}
     source = step_node.get(proj.pre, proj.pre)
+    dense = proj.dense()
     for k, (value, sel) in enumerate(groups):
         if sel is None:
-            weight = proj.dense().T.copy()
+            weight = dense.T.copy()
+        elif k == 0:  # group 0 also keeps the matrix's zeros as they are (signed zeros included)
+            weight = dense.T.copy()
+            weight[j[~sel], i[~sel]] = 0.0
         else:
             weight = np.zeros((n_post, n_pre))
             weight[j[sel], i[sel]] = w[sel]

@@ -379,9 +379,10 @@ def from_nir(graph, *, dt=None, voltage_unit=None, name: str | None = None):
         src, dst, info = parts[0]["src"], parts[0]["dst"], parts[0]["info"]
         if any(p["src"] != src or p["dst"] != dst for p in parts):
             raise NIRImportError(f"NIR weight nodes of projection '{group}' connect different nodes")
-        weights = np.zeros_like(parts[0]["jump"])
-        delays = np.zeros_like(weights)
-        for p in parts:
+        parts.sort(key=lambda p: int(p["info"].get("group", 0)))
+        weights = parts[0]["jump"].copy()  # zeros as they are, signed zeros included
+        delays = np.where(weights != 0, parts[0]["delay"][:, None], 0.0)
+        for p in parts[1:]:
             present = p["jump"] != 0
             if np.any(present & (weights != 0)):
                 raise NIRImportError(f"NIR weight nodes of projection '{group}' overlap")
