@@ -132,6 +132,25 @@ def test_eval_bad_option_values(capsys):
     assert_one_error_line(*run_cli(capsys, "frobnicate"), "invalid choice: 'frobnicate'", "demo")
 
 
+def test_eval_and_demo_check_the_chip_before_simulating(capsys):
+    assert_one_error_line(*run_cli(capsys, "eval", "smnist", "--loihi", "--chip", "loihi9"),
+                          "unknown chip 'loihi9'", "loihi1")
+    assert_one_error_line(*run_cli(capsys, "demo", "--chip", "loihi9"), "unknown chip 'loihi9'")
+
+
+def test_sweep_and_backends_mistakes(tmp_path, capsys):
+    assert_one_error_line(*run_cli(capsys, "sweep"), "give either CONFIG or --example NAME")
+    assert_one_error_line(*run_cli(capsys, "sweep", str(tmp_path / "none.toml")),
+                          f"sweep config {tmp_path / 'none.toml'} does not exist")
+    assert_one_error_line(*run_cli(capsys, "sweep", "--example", "nope"),
+                          "no example sweep 'nope'", "ahp_adaptation")
+    assert_one_error_line(*run_cli(capsys, "sweep", "x.toml", "--workers", "0"),
+                          "argument --workers: 0 must be an integer >= 1")
+    assert_one_error_line(*run_cli(capsys, "backends", "--require", "gpu"),
+                          "--require 'gpu' is not a backend", "cpp_standalone")
+    assert_json_error(*run_cli(capsys, "backends", "--require", "gpu", "--json"), "is not a backend")
+
+
 # -- NetworkSpec API -------------------------------------------------------------------
 
 

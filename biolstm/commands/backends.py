@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from biolstm.brian.backends import BACKENDS, backend_status
 
+    if args.require is not None and args.require not in BACKENDS:
+        from biolstm.cli import UsageError
+
+        raise UsageError(f"biolstm backends: --require {args.require!r} is not a backend; choose "
+                         f"one of {', '.join(BACKENDS)}")
     statuses = [backend_status(name) for name in BACKENDS]
     if args.json:
         print(json.dumps([{"name": s.name, "state": s.state, "available": s.available,
@@ -50,9 +55,5 @@ def run(args: argparse.Namespace) -> int:
                                     subsequent_indent=indent + "     "))
     if args.require is not None:
         wanted = [s for s in statuses if s.name == args.require]
-        if not wanted:
-            print(f"unknown backend {args.require!r}; choose one of {', '.join(BACKENDS)}",
-                  file=sys.stderr)
-            return 2
         return 0 if wanted[0].available else 1
     return 0

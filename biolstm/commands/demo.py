@@ -54,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from biolstm.fileio import atomic_writer, default_output_dir
     from biolstm.tasks import smnist_eval as ev
 
+    try:
+        from biolstm.loihi.chips import load_chip
+    except ImportError:
+        pass
+    else:
+        load_chip(args.chip)  # a bad --chip fails before the simulation, not after it
     spec = ev.load_weights(args.weights)
     data = ev.test_data("default", args.samples, args.seed)
     try:

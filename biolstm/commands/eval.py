@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from biolstm.tasks import smnist_eval as ev
 
     # errors about the weights, data or options reach biolstm.cli.main, which prints them
+    if args.loihi:
+        from biolstm.loihi.chips import load_chip
+
+        load_chip(args.chip)  # a bad --chip fails before the simulation, not after it
     spec = ev.load_weights(args.weights, args.n_regular)
     data = ev.test_data(args.data, args.samples, args.seed)
     result = ev.evaluate_spec(spec, data, args.backend, args.mode, progress=not args.json)

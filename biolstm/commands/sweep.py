@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from biolstm.commands.argtypes import positive_int
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -24,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run a shipped example config instead (e.g. ahp_adaptation, fi_curve)")
     parser.add_argument("--out", help="output folder (default: the config's 'out', else "
                                       "biolstm-out/sweeps/<name> in the working directory)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help="local worker processes (default: available CPUs; 1 = in this process)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask distributed cluster, e.g. tcp://host:8786")
@@ -56,23 +58,20 @@ def _list() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from biolstm.studies import SweepError, example_config, load_config, run_sweep
+    from biolstm.cli import UsageError
+    from biolstm.studies import example_config, load_config, run_sweep
 
     if args.list:
         return _list()
     if bool(args.config) == bool(args.example):
-        print("biolstm sweep: give either CONFIG or --example NAME")
-        return 2
-    try:
-        cfg = load_config(args.config or example_config(args.example))
-        if args.dry_run:
-            return _dry_run(cfg, args.out)
-        result = run_sweep(cfg, args.out, workers=args.workers, scheduler=args.scheduler,
-                           progress=not args.no_progress, overwrite=args.overwrite,
-                           plots=not args.no_plots)
-    except SweepError as err:
-        print(f"biolstm sweep: error: {err}")
-        return 2
+        raise UsageError("biolstm sweep: give either CONFIG or --example NAME (see 'biolstm sweep --help')")
+    # a SweepError (bad config, folder of another sweep, ...) reaches biolstm.cli.main: one line, exit 2
+    cfg = load_config(args.config or example_config(args.example))
+    if args.dry_run:
+        return _dry_run(cfg, args.out)
+    result = run_sweep(cfg, args.out, workers=args.workers, scheduler=args.scheduler,
+                       progress=not args.no_progress, overwrite=args.overwrite,
+                       plots=not args.no_plots)
     print(f"sweep {cfg.name}: {result.n_points} points, {result.n_run} run now, "
           f"{result.n_skipped} already finished, {len(result.failures)} failed; "
           f"{result.wall_s:.1f} s")
