@@ -17,15 +17,16 @@ never replaced without ``--overwrite``. Conventions of the NIR files:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from biolstm.errors import BiolstmError
 
 __all__ = ["add_arguments", "run", "ConvertError", "convert"]
 
 FORMATS = ("npz", "nir", "lsnn")
 
 
-class ConvertError(ValueError):
+class ConvertError(BiolstmError, ValueError):
     """Paths or options that ``biolstm convert`` cannot use."""
 
 
@@ -116,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
         fin, fout, spec = convert(args.input, args.output, overwrite=args.overwrite,
                                   n_regular=args.n_regular, step_delay=args.step_delay)
     except _user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        from biolstm.cli import report_error
+
+        return report_error(str(err))
     print(f"wrote {args.output} ({fout}) from {args.input} ({fin}): {spec.n_neurons} neurons, "
           f"{spec.n_synapses} synapses, populations "
           + ", ".join(f"{p.name} ({p.size} {p.model})" for p in spec.populations))

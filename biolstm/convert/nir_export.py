@@ -35,11 +35,12 @@ import numpy as np
 import scipy.sparse
 
 from biolstm.convert import nir_format as fmt
+from biolstm.errors import BiolstmError
 
 __all__ = ["NIRExportError", "to_nir", "write_nir"]
 
 
-class NIRExportError(ValueError):
+class NIRExportError(BiolstmError, ValueError):
     """A NetworkSpec (or part of one) that NIR cannot express."""
 
 

@@ -56,6 +56,7 @@ import numpy as np
 import scipy.sparse
 
 from biolstm.convert import nir_format as fmt
+from biolstm.errors import BiolstmError
 
 __all__ = ["NIRImportError", "ACCEPTED_NODES", "from_nir"]
 
@@ -64,7 +65,7 @@ WEIGHT_NODES = ("Linear", "Affine")
 NEURON_NODES = ("LIF", "LI")
 
 
-class NIRImportError(ValueError):
+class NIRImportError(BiolstmError, ValueError):
     """A NIR graph (or node) that biolstm cannot express."""
 
 
