@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,16 +54,36 @@ def _reason(report: dict) -> str:
     return ""
 
 
-def check_one(path: Path, timeout: float, chip: str) -> dict:
+def _strip_paths(text: str, folder: Path) -> str:
+    """Name files relative to the scripts' folder and this checkout (no machine paths in results)."""
+    repo = Path(__file__).resolve().parents[1]
+    for root, name in ((folder.resolve(), ""), (repo, ""), (Path(sys.prefix), "<python>/")):
+        text = text.replace(str(root) + os.sep, name)
+    return text
+
+
+def check_one(path: Path, timeout: float, chip: str, folder: Path | None = None) -> dict:
     """Check one script in a fresh process; return a table row (without ``file``)."""
+    row = _check_one(path, timeout, chip)
+    row["reason"] = _strip_paths(row["reason"], folder or path.parent)
+    return row
+
+
+def _check_one(path: Path, timeout: float, chip: str) -> dict:
     cmd = [sys.executable, "-m", "biolstm", "check", str(path), "--json", "--quiet", "--timeout", str(timeout),
            "--chip", chip]
     t0 = time.perf_counter()
     # the worker's own limit is timeout + max(30, timeout/2); this outer one catches a stuck placer
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, MPLBACKEND="Agg"))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3 * timeout + 120,
-                              env=dict(os.environ, MPLBACKEND="Agg"))
-    except subprocess.TimeoutExpired:
+        stdout, stderr = child.communicate(timeout=3 * timeout + 120)
+        proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
+    except BaseException as err:  # the limit, or this sweep stopped: the check ends with it
+        child.kill()
+        child.communicate()
+        if not isinstance(err, subprocess.TimeoutExpired):
+            raise
         return {"exit": "", "verdict": "checker timed out", "cores": "", "neurons": "", "synapses": "",
                 "reason": f"no answer within {3 * timeout + 120:.0f} s", "seconds": round(time.perf_counter() - t0, 1)}
     seconds = round(time.perf_counter() - t0, 1)
@@ -107,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="file (relative to the folder) to list as skipped without running it (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing table")
     a = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running check too
     if not a.folder.is_dir():
         p.error(f"{a.folder} is not a folder")
     commits = {}
@@ -126,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                        reason="helper module (builds no NeuronGroup)", seconds="")
         else:
             print(f"checking {rel} ...", file=sys.stderr, flush=True)
-            row.update(check_one(f, a.timeout, a.chip))
+            row.update(check_one(f, a.timeout, a.chip, a.folder))
             print(f"  {row['verdict']} ({row['seconds']} s) {row['reason'][:120]}", file=sys.stderr, flush=True)
         if commits:
             row["commit"] = commits.get(rel, "")

@@ -84,9 +84,14 @@ def test_brian2_cuba_like_script(capsys):
 
 
 def test_brian2_conductance_based_script_is_unrecognised(capsys):
-    status, out, _ = run_cli(capsys, DATA / "brian2_coba_like.py")
+    status, out, _ = run_cli(capsys, DATA / "brian2_coba_like.py", "--quiet")
     assert status == 2
     assert "not linear" in out and "CANNOT BE FULLY CHECKED" in out
+    status, out, _ = run_cli(capsys, DATA / "brian2_coba_like.py", "--quiet", "--json")
+    report = json.loads(out)
+    # every synapse is still counted (none rounds to 0): 400 x 400 pairs at p = 0.02, mean 3200, sd 56
+    assert all(p["rounded_to_zero"] == 0 for p in report["projections"])
+    assert abs(report["synapses"] - 3200) < 5 * 56 and report["neurons"] == 400
 
 
 SCRIPT_5000_INPUTS = '''

@@ -5,8 +5,11 @@ network (read without simulating, see :mod:`biolstm.loihi.introspect`).
 
 Exit status: 0 the network fits; 1 a Loihi limit is violated (every violation is
 listed with the object, the limit, the value and a fix); 2 the input cannot be used
-(unreadable file, a script that fails, or models the mapper does not recognise --
-the reason is printed).
+(unreadable file, a script that fails) or parts of it cannot be translated (models the
+mapper does not recognise, a script stopped at ``--timeout`` before its first run()):
+the reason is printed, and the untranslated parts are still placed as one-compartment
+LIF neurons, so the cores they would need are reported. Python files print their phase
+on stderr unless ``--quiet``.
 """
 
 from __future__ import annotations

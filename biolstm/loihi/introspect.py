@@ -155,8 +155,10 @@ def read_brian_file(path: str | os.PathLike, *, weight_var: str | None = None, d
         t0 = time.perf_counter()
         try:
             proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
+        except BaseException as err:  # the limit, or this process interrupted: the worker ends with it
             _kill(proc)
+            if not isinstance(err, subprocess.TimeoutExpired):
+                raise
             reader.join(timeout=5)
             raise IntrospectionError(
                 f"{path.name}: stopped after {time.perf_counter() - t0:.0f} s while {phase[0]!r} (the time "
@@ -275,8 +277,9 @@ def check_brian_file(path: str | os.PathLike, chip="loihi1", *, weight_var: str 
         target = form_of[p["post"]]
         var = p.get("target_var")
         if p.get("placeholder_weights") or target.source_model == "unrecognised" or var is None:
-            if target.source_model != "unrecognised":  # count the synapses at a plausible weight
-                w = np.full(w.shape, 0.1 * float(target.threshold or 1.0))
+            # counted only: a tenth of the target's threshold with the synapse's sign, so that no
+            # synapse rounds to 0 (the weights of an untranslated model have no Loihi meaning)
+            w = np.where(w < 0, -0.1, 0.1) * float(target.threshold or 1.0)
         else:
             gain = gains.get((p["post"], var))
             if gain is None:
@@ -391,6 +394,7 @@ class _SerialExecutor(_SerialPool):
 
 def _worker(script: str, out: str, weight_var: str | None, dt_override: float | None,
             time_limit: float = TIMEOUT_S) -> int:
+    _end_with_parent()
     _say("running script until run()")
     import brian2
     from brian2 import Network, prefs
@@ -505,6 +509,19 @@ def _unproxy(obj):
     if isinstance(obj, (weakref.ProxyType, weakref.CallableProxyType)):
         return obj.__repr__.__self__
     return obj
+
+
+def _end_with_parent() -> None:
+    """Exit when the process that started the worker is gone (it runs in its own session)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="biolstm-check-parent-watch").start()
 
 
 def _root(group) -> tuple[Any, int]:
@@ -873,7 +890,7 @@ def _analyse(group, namespace: dict, dt: float, syn_targets: list[str]) -> tuple
         membrane = in_thr[0] if in_thr else diff[0]
     # linearity in the state variables, term by term
     symbols = {v: sympy.Symbol(v, real=True) for v in diff}
-    for v, text in exprs.items():
+    for v, text in sorted(exprs.items(), key=lambda item: item[0] != membrane):  # the membrane first
         expr = str_to_sympy(text)
         expr = expr.subs({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols})
         bad = _nonlinear_terms(expr, symbols)
