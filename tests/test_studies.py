@@ -371,7 +371,8 @@ def test_cli_list_and_dry_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "8 points, 0 finished" in out and out.count(" todo") == 8
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    err = capsys.readouterr().err  # one line on stderr (biolstm.cli.main)
+    assert err.startswith("error: sweep config ") and "does not exist" in err
 
 
 # -- nothing outlives the command, nothing lands in results/ ---------------------------
