@@ -70,3 +70,32 @@ def test_babi_config_errors():
         BabiTrainConfig(code_steps=200)
     with pytest.raises(TrainError, match="density=1.5 must be in"):
         BabiTrainConfig(density=1.5)
+
+
+def test_train_and_eval_babi_commands(tmp_path, capsys):
+    import json
+    import shutil
+
+    from biolstm.cli import main
+
+    data = tmp_path / "babi"
+    data.mkdir()
+    for t in (1, 6):  # the bundled test questions stand in for training files here
+        src = babi.task_file(babi.bundled_babi_dir(), t, "test")
+        shutil.copy(src, babi.task_file(data, t, "train"))
+    run = tmp_path / "run"
+    argv = ["train", "babi", "--model", "dnn", "--babi", str(data), "--tasks", "1,6", "--epochs", "1",
+            "--batch-size", "32", "--eval-samples", "20", "--out", str(run)]
+    assert main(argv) == 0
+    assert (run / "best.pt").is_file() and (run / "vocab.json").is_file()
+    capsys.readouterr()
+    assert main(["eval", "babi", "--weights", str(run), "--task", "6", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["questions"] >= 100 and set(out["accuracy_per_task"]) == {"6"}
+    # Brian2 runs of the RelNet are refused with the reason; a folder that is no run is named
+    assert main(["eval", "babi", "--weights", str(run), "--backend", "numpy"]) == 2
+    assert "needs them converted to spiking layers" in capsys.readouterr().err
+    assert main(["eval", "babi", "--weights", str(tmp_path)]) == 2
+    assert "is not a 'biolstm train babi' run folder" in capsys.readouterr().err
+    assert main(["train", "babi", "--babi", str(tmp_path / "none"), "--out", str(run)]) == 2
+    assert main(["train", "babi", "--babi", str(data), "--tasks", "0", "--out", str(run)]) == 2

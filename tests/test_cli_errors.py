@@ -205,7 +205,7 @@ def test_spec_unit_hint_names_the_keyword():
 ])
 def test_train_rejects_bad_values(tmp_path, capsys, option, value, expected):
     argv = ["train", "smnist", "--out", str(tmp_path / "run"), option, value]
-    assert_one_error_line(*run_cli(capsys, *argv), expected, "biolstm train --help")
+    assert_one_error_line(*run_cli(capsys, *argv), expected, "biolstm train smnist --help")
     assert not (tmp_path / "run").exists()  # refused before anything is written
 
 

@@ -24,7 +24,19 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=["smnist"], help="task (sMNIST)")
+    from biolstm.commands import eval_babi
+
+    tasks = parser.add_subparsers(dest="which", metavar="TASK", parser_class=type(parser))
+    tasks.required = True
+    add_smnist_arguments(tasks.add_parser(
+        "smnist", help="sMNIST weights: accuracy, firing rates, Loihi cost",
+        description="Evaluate sMNIST weights: accuracy, firing rates, Loihi cost"))
+    eval_babi.add_arguments(tasks.add_parser(
+        "babi", help="a bAbI RelNet run: accuracy per task",
+        description=eval_babi.__doc__.split("\n")[0]))
+
+
+def add_smnist_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None,
                         help="NetworkSpec .npz, folder of LSNN-style w_in/w_rec/w_out .npy files, or "
                              ".nir file (default: the network bundled with biolstm)")
@@ -44,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.which == "babi":
+        from biolstm.commands import eval_babi
+
+        return eval_babi.run(args)
     from biolstm.tasks import smnist_eval as ev
 
     # errors about the weights, data or options reach biolstm.cli.main, which prints them

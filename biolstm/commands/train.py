@@ -1,4 +1,5 @@
-"""``biolstm train smnist``: train the AHP network (or a variant, or the LSTM baseline).
+"""``biolstm train smnist|babi``: train the sMNIST AHP network (or a variant, or the LSTM
+baseline); ``babi`` is in :mod:`biolstm.commands.train_babi`.
 
 Examples::
 
@@ -43,9 +44,21 @@ def loss_steps(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from biolstm.commands import train_babi
+
+    tasks = parser.add_subparsers(dest="which", metavar="TASK", parser_class=type(parser))
+    tasks.required = True
+    smnist = tasks.add_parser("smnist", help="the sMNIST AHP network or the LSTM baseline",
+                              description="Train the sMNIST AHP network (or a variant, or the LSTM)")
+    add_smnist_arguments(smnist)
+    babi = tasks.add_parser("babi", help="the spiking RelNet or the DNN RelNet on bAbI",
+                            description=train_babi.__doc__.split("\n")[0])
+    train_babi.add_arguments(babi)
+
+
+def add_smnist_arguments(parser: argparse.ArgumentParser) -> None:
     from biolstm.train.config import TrainConfigDefaults as D
 
-    parser.add_argument("task", choices=["smnist"], help="task to train (sMNIST)")
     parser.add_argument("--model", default=D.model, choices=["ahp", "alif", "lif", "lstm"],
                         help="adaptive neuron model of the spiking network, or the LSTM baseline "
                              "(default ahp)")
@@ -121,6 +134,10 @@ def _finished(cfg, out: Path, overwrite: bool) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.which == "babi":
+        from biolstm.commands import train_babi
+
+        return train_babi.run(args)
     import torch
 
     from biolstm.tasks import smnist

@@ -33,6 +33,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from biolstm.errors import BiolstmError
+
 __all__ = [
     "BabiError",
     "Question",
@@ -68,7 +70,7 @@ TASK_NAMES = {
 _TOKEN = re.compile(r"[^\s.?,]+")
 
 
-class BabiError(ValueError):
+class BabiError(BiolstmError, ValueError):
     """A bAbI file or folder that cannot be read (the message names the file and line)."""
 
 
