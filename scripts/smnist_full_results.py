@@ -84,28 +84,6 @@ def train_command(cfg: TrainConfig, mnist: str = "MNIST") -> str:
 
 TRAIN_COMMANDS = {name: train_command(cfg) for name, cfg in CONFIGS.items()}
 
-LOIHI_VTH_MANT = 508
-"""Threshold mantissa of the spiking populations on Loihi (the paper's AHP neurons use 508).
-
-With the LIF rule's scale (mantissa 127) one spike's AHP jump is about 95 units on the aux
-compartment, inside Loihi's truncation regime (the decay truncates toward zero, so below
-4096/decayV units the aux voltage loses 1 unit per step); the hint keeps the paper's scale
-explicit in the shipped file. The 8-bit weights stay exact (mantissa k, exponent +2).
-"""
-
-
-def _loihi_scale(net_spec) -> dict[str, float]:
-    """``metadata["loihi"]["volt_per_unit"]`` for the spiking populations (see LOIHI_VTH_MANT)."""
-    from biolstm.neurons import get_model
-
-    out = {}
-    for pop in net_spec.populations:
-        params = get_model(pop.model).make_params(pop.params)
-        if getattr(params, "v_th", None) is not None and pop.model != "li":
-            out[pop.name] = float(params.v_th) / (LOIHI_VTH_MANT * 64)  # volt per unit
-    return out
-
-
 def run_status(name: str) -> dict:
     """Epochs done, best validation epoch and training time of one run folder."""
     from biolstm.train.trainer import BEST_NAME, CHECKPOINT_NAME, load_checkpoint
@@ -217,6 +195,7 @@ def _evaluate_and_write(args, mnist, train_data, val_data, status, best_model) -
 
     from biolstm.brian import evaluate as brian_evaluate
     from biolstm.brian.loihi_mode import simulate_loihi
+    from biolstm.loihi.quantize import threshold_scale_hint
     from biolstm.tasks import smnist_eval as ev
     from biolstm.train.lstm import measure_inference_time
     from biolstm.train.snn import torch_activity
@@ -229,7 +208,7 @@ def _evaluate_and_write(args, mnist, train_data, val_data, status, best_model) -
     ahp, ahp_cfg, ahp_best = best_model(RUNS / "ahp")
     lstm, lstm_cfg, lstm_best = best_model(RUNS / "lstm")
     hist = {n: load_checkpoint(RUNS / n / "checkpoint.pt")["history"] for n in CONFIGS}
-    spec = ahp.to_spec(metadata={"loihi": {"volt_per_unit": _loihi_scale(ahp.spec)}, "training": {
+    spec = ahp.to_spec(metadata={"loihi": {"volt_per_unit": threshold_scale_hint(ahp.spec)}, "training": {
         "config": dataclasses.asdict(ahp_cfg), "train_data": "official MNIST training digits 1-50,000",
         "val_data": "official MNIST training digits 50,001-60,000", "epoch": ahp_best["epoch"],
         "val_accuracy": ahp_best["val_accuracy"], "test_data": test.description,

@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from biolstm.fileio import atomic_writer  # noqa: E402
 from biolstm.tasks import smnist  # noqa: E402
 from biolstm.tasks import smnist_eval as ev  # noqa: E402
+from biolstm.loihi.quantize import threshold_scale_hint  # noqa: E402
 from biolstm.train.config import TrainConfig  # noqa: E402
 
 # The runs that produced the shipped network and baseline: `biolstm train smnist` defaults
@@ -87,18 +88,6 @@ gave 67.4 %, with 508 74.2 % (`scripts/compare_quantization.py`). The quantizer'
 now does the same for AHP populations (setting ``ahp_threshold_scale``, default 4); the hint
 keeps the shipped file's scale explicit. The 8-bit weights stay exact (mantissa k, exponent +2).
 """
-
-
-def _loihi_scale(net_spec) -> dict[str, float]:
-    """``metadata["loihi"]["volt_per_unit"]`` for the spiking populations (see LOIHI_VTH_MANT)."""
-    from biolstm.neurons import get_model
-
-    out = {}
-    for pop in net_spec.populations:
-        params = get_model(pop.model).make_params(pop.params)
-        if getattr(params, "v_th", None) is not None and pop.model != "li":
-            out[pop.name] = float(params.v_th) / (LOIHI_VTH_MANT * 64)  # volt per unit
-    return out
 
 
 QUALITY_BAR_POINTS = 5.0
@@ -197,7 +186,7 @@ def main(argv=None) -> int:
 
     # -- NetworkSpec, Brian2 vs torch --------------------------------------------------
     lstm_info = {"n_parameters": lstm.n_parameters()}
-    spec = ahp.to_spec(metadata={"loihi": {"volt_per_unit": _loihi_scale(ahp.spec)}, "training": {
+    spec = ahp.to_spec(metadata={"loihi": {"volt_per_unit": threshold_scale_hint(ahp.spec, LOIHI_VTH_MANT)}, "training": {
         "config": dataclasses.asdict(AHP_CONFIG), "train_data": train_data.description,
         "test_data": test_data.description,
         "test_accuracy": float(acc_table.query("data == 'default_test'").iloc[0]["accuracy"]),

@@ -317,6 +317,26 @@ def raw_projections(spec) -> list[RawProjection]:
 # --------------------------------------------------------------------------------------
 
 
+def threshold_scale_hint(spec, vth_mant: int = 508) -> dict[str, float]:
+    """``spec.metadata["loihi"]["volt_per_unit"]`` that puts every spiking population's
+    threshold at mantissa ``vth_mant`` (x 64 units).
+
+    The paper's AHP neurons use 508 (4 x 127, its ``thrAdaScale``): one spike's AHP jump
+    then spans 4x more units of the auxiliary compartment than at 127, which keeps it out
+    of the regime where Loihi's truncating decay removes one unit per step.
+
+    Returns ``{population: volts per unit}``.
+    """
+    from biolstm.neurons import get_model
+
+    out = {}
+    for pop in spec.populations:
+        params = get_model(pop.model).make_params(pop.params)
+        if getattr(params, "v_th", None) is not None and pop.model != "li":
+            out[pop.name] = float(params.v_th) / (vth_mant * 64)
+    return out
+
+
 def quantize(spec, chip: str | Chip = "loihi1", *, strict: bool = True,
              settings: LoihiSettings | Mapping[str, Any] | None = None, **kwargs: Any) -> QuantizedNetwork:
     """Quantize a :class:`~biolstm.spec.NetworkSpec` to Loihi fixed point.
