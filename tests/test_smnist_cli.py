@@ -28,6 +28,15 @@ def test_eval_json_reports_accuracy_and_rates(small_spec_path, capsys):
     assert out["mean_rate_spikes_per_neuron_per_step"] > 0
 
 
+def test_eval_loihi_json_carries_every_estimate_and_their_range(small_spec_path, capsys):
+    assert main(["eval", "smnist", "--weights", str(small_spec_path), "--samples", "2", "--backend",
+                 "torch", "--loihi", "--json"]) == 0
+    loihi = json.loads(capsys.readouterr().out)["loihi"]
+    energies = [e["energy_per_inference_J"] for e in loihi["estimates"]]
+    assert len(energies) >= 2
+    assert loihi["range"]["energy_per_inference_J"] == [min(energies), max(energies)]
+
+
 def test_eval_torch_backend_matches_brian2(small_spec_path):
     spec = ev.load_weights(small_spec_path)
     data = ev.test_data("default", 4, seed=1)

@@ -246,6 +246,10 @@ def loihi_json(summary: Mapping[str, Any] | None) -> dict | None:
     out = {k: summary[k] for k in ("chip", "fits", "status", "cores", "chips", "neurons", "synapses",
                                    "violations") if k in summary}
     out["energy"] = {m: e.to_dict() for m, e in summary.get("energy", {}).items()}
+    # every model x calibration, and their range: an estimate is a span, not one number
+    out["estimates"] = [e.to_dict() for e in summary.get("estimates") or []]
+    if summary.get("range"):
+        out["range"] = summary["range"]
     base = summary.get("baseline")
     if base is not None:
         out["baseline"] = {"label": base.label, "seconds_per_inference": base.seconds_per_inference,
