@@ -58,6 +58,15 @@ def _cython(spec, inputs, cache: Path):
     return act, {"build_s": cold - warm, "run_s": warm, "wall_s": cold}
 
 
+def portable_details(details: dict) -> dict:
+    """``biolstm backends``' genn details without this machine's paths (folder names only)."""
+    out = dict(details)
+    for key in ("environment", "genn_path"):
+        if key in out:
+            out[key] = Path(str(out[key])).name
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=20, help="test digits (840 steps each)")
@@ -136,7 +145,7 @@ def main(argv=None) -> int:
         "network": "bundled sMNIST network (biolstm/data/smnist_ahp.npz: 140 LIF + 100 AHP + 10 readout, "
                    f"{spec.n_synapses} synapses)",
         "data": f"{S} digits of the default test split ({data.description}), seed {args.seed}, 840 steps each",
-        "genn_environment": status.details,
+        "genn_environment": portable_details(status.details),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_start": load_start,
                     "load_end": os.getloadavg()},
         "command": f"python benchmarks/genn_compare.py --samples {args.samples} --seed {args.seed}",
