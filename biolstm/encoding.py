@@ -8,6 +8,8 @@ same number of steps. Each sample is simulated from the reset state.
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -20,7 +22,7 @@ from biolstm.spec import NetworkSpec, SpecError
 __all__ = ["SpikeTrains", "InputError", "poisson_spike_trains"]
 
 
-class InputError(ValueError):
+class InputError(BiolstmError, ValueError):
     """Input spikes that do not fit the network or are malformed."""
 
 

@@ -60,6 +60,8 @@ paper's networks are scale-free in voltage; we take ``v_th = 10 mV`` and
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -86,7 +88,7 @@ __all__ = [
 ]
 
 
-class ModelError(ValueError):
+class ModelError(BiolstmError, ValueError):
     """A neuron model name or parameter that cannot be used."""
 
 

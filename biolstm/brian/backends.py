@@ -27,6 +27,8 @@ preferences afterwards.
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import contextlib
 import importlib
 import importlib.util
@@ -64,7 +66,7 @@ GENN_INSTALL = (
 )
 
 
-class BackendUnavailableError(RuntimeError):
+class BackendUnavailableError(BiolstmError, RuntimeError):
     """A requested backend cannot run on this machine; the message says why and the fix."""
 
 

@@ -38,6 +38,8 @@ processes and survives Brian2's device being reset.
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import contextlib
 import hashlib
 import json
@@ -78,7 +80,7 @@ PATTERN = "biolstm_pattern.npz"
 MANIFEST_VERSION = 1
 
 
-class StructureError(ValueError):
+class StructureError(BiolstmError, ValueError):
     """A network that does not fit a compiled structure (so it needs its own build)."""
 
 

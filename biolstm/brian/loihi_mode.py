@@ -54,6 +54,8 @@ Values are stored as float64 holding integers: every intermediate (at most
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -115,7 +117,7 @@ STATE_VARIABLES = {
 """Variables that ``record`` may ask for, in integer Loihi units."""
 
 
-class LoihiModeError(ValueError):
+class LoihiModeError(BiolstmError, ValueError):
     """A QuantizedNetwork the Loihi mode cannot emulate (the message names the value and limit)."""
 
 

@@ -24,6 +24,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from biolstm.commands import print_library_log
 from biolstm.commands.argtypes import (
     fraction,
     nonnegative_float,
@@ -166,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Selecting on {val_data.description} ({cfg.eval_samples} digits per epoch; "
           f"the test set is not read)")
     print(json.dumps(dataclasses.asdict(cfg)))
+    print_library_log()  # the trainer's resume line and one JSON row per epoch
     result = train(cfg, args.out, train_data, val_data, resume=not args.no_resume)
     model, epoch = result["model"], len(result["history"])
     if result["best_epoch"] is not None:

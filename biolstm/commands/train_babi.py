@@ -20,6 +20,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from biolstm.commands import print_library_log
 from biolstm.commands.argtypes import fraction, nonnegative_float, nonnegative_int, positive_float, positive_int
 
 __all__ = ["add_arguments", "run", "task_list"]
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Selecting on {val.description} ({cfg.eval_samples} questions per epoch; the test files "
           f"are not read)")
     print(json.dumps(dataclasses.asdict(cfg)))
+    print_library_log()  # the trainer's resume line and one JSON row per epoch
     result = train(cfg, out, fit, val, resume=not args.no_resume, task=BabiTask)
     print(f"Finished {len(result['history'])} epochs; best validation epoch {result['best_epoch']} "
           f"(weights in {out / 'best.pt'}, vocabulary in {vocab_path})")

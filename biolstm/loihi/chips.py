@@ -15,6 +15,8 @@ Shipped chips: ``loihi1`` (Davies et al. 2018 and the tools that target it) and
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -46,7 +48,7 @@ ESSENTIAL = ("cores_per_chip", "compartments_per_core", "weight_mantissa_max",
              "threshold_mantissa_max", "decay_max", "weight_exponent_shift", "threshold_shift")
 
 
-class ChipError(ValueError):
+class ChipError(BiolstmError, ValueError):
     """A chip name or chip file that cannot be used."""
 
 

@@ -29,6 +29,8 @@ membrane variable), read off a :class:`biolstm.neurons.DiscreteModel` -- never r
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import math
 from dataclasses import dataclass, field
 
@@ -41,7 +43,7 @@ __all__ = ["FormError", "NeuronForm", "form_from_discrete", "form_from_populatio
            "placeholder_form"]
 
 
-class FormError(ValueError):
+class FormError(BiolstmError, ValueError):
     """A neuron model that has no Loihi compartment form (the message says why)."""
 
 

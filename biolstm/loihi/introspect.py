@@ -53,6 +53,8 @@ This is not a security sandbox: only check scripts you would run yourself.
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import collections
 import json
 import os
@@ -74,7 +76,7 @@ MEMORY_LIMIT_BYTES = 8 * 1024**3
 PROGRESS_PREFIX = "biolstm check: "
 
 
-class IntrospectionError(ValueError):
+class IntrospectionError(BiolstmError, ValueError):
     """The script could not be read (it failed, timed out, or built no network)."""
 
 

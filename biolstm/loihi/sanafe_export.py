@@ -32,6 +32,8 @@ are refused.
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +53,7 @@ SYNAPSE_UNIT = "loihi_sparse_synapse"
 """SANA-FE Loihi synapse unit used (biolstm's ``sanafe`` model charges the sparse figure)."""
 
 
-class SanafeError(RuntimeError):
+class SanafeError(BiolstmError, RuntimeError):
     """SANA-FE is missing, or a network that SANA-FE's Loihi file cannot hold."""
 
 

@@ -7,13 +7,15 @@ every report states the settings it used. Pass them as keyword arguments:
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 __all__ = ["LoihiSettings", "SettingsError", "make_settings", "SETTING_CHOICES"]
 
 
-class SettingsError(ValueError):
+class SettingsError(BiolstmError, ValueError):
     """An unknown setting or a value that is not one of its choices."""
 
 

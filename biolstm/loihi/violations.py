@@ -13,6 +13,8 @@ records: which object, which rule, the value, the limit and a concrete fix. The
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
@@ -89,7 +91,7 @@ def format_violations(violations: Iterable[Violation]) -> str:
     return "\n".join(f"  {k + 1}. [{v.severity}] {v.text()}" for k, v in enumerate(items))
 
 
-class LoihiLimitError(ValueError):
+class LoihiLimitError(BiolstmError, ValueError):
     """A network that breaks Loihi limits; ``.violations`` lists every one of them."""
 
     def __init__(self, what: str, violations: list[Violation]):

@@ -31,12 +31,9 @@ import numpy as np
 from biolstm.activity import Activity, sorted_events
 from biolstm.encoding import SpikeTrains
 from biolstm.spec import NetworkSpec
+from biolstm.train.snn import TorchConversionError  # one home: the torch simulator's error
 
 __all__ = ["BatchedTorchSimulator", "TorchConversionError"]
-
-
-class TorchConversionError(ValueError):
-    """A NetworkSpec feature the batched torch simulator does not support."""
 
 
 @dataclass

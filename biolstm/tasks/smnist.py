@@ -34,6 +34,8 @@ The class is read from the readout units' voltage at the last step (839).
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import gzip
 import math
 import io
@@ -83,7 +85,7 @@ DEFAULT_SPLIT = (
 )
 
 
-class MNISTFileError(ValueError):
+class MNISTFileError(BiolstmError, ValueError):
     """An MNIST file that is missing or not in a format biolstm reads."""
 
 

@@ -5,6 +5,8 @@ Shared by ``biolstm eval smnist``, ``biolstm demo`` and ``scripts/smnist_results
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ BUNDLED_BASELINE = "smnist_lstm_baseline.json"
 """Accuracy and measured CPU time per inference of the 128-unit LSTM baseline (biolstm/data)."""
 
 
-class EvalError(ValueError):
+class EvalError(BiolstmError, ValueError):
     """Weights, data or options that cannot be evaluated."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 from dataclasses import dataclass
 
 __all__ = ["TrainConfig", "TrainError", "SPIKING_MODELS", "TrainConfigDefaults"]
@@ -9,7 +11,7 @@ __all__ = ["TrainConfig", "TrainError", "SPIKING_MODELS", "TrainConfigDefaults"]
 SPIKING_MODELS = ("ahp", "alif", "lif")
 
 
-class TrainError(ValueError):
+class TrainError(BiolstmError, ValueError):
     """A training configuration or run folder that cannot be used."""
 
 

@@ -25,6 +25,8 @@ Optionally the weights are rounded in the forward pass to the paper's 8-bit grid
 
 from __future__ import annotations
 
+from biolstm.errors import BiolstmError
+
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -55,7 +57,7 @@ WEIGHT_MAX_INT = 255
 """Largest integer weight magnitude (8-bit magnitude plus sign)."""
 
 
-class TorchConversionError(ValueError):
+class TorchConversionError(BiolstmError, ValueError):
     """A NetworkSpec feature the torch simulator does not support."""
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from biolstm.tasks import smnist
 from biolstm.train.config import SPIKING_MODELS, TrainConfig, TrainError
 from biolstm.train.lstm import LSTMClassifier
 from biolstm.train.snn import TorchNetwork
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainError", "SMNISTTask", "build_model", "train", "evaluate", "load_checkpoint",
            "model_from_checkpoint", "export_run", "best_model",
@@ -234,7 +237,7 @@ def train(
         epoch, batch, history = state["epoch"], state["batch"], list(state["history"])
         partial = state.get("partial")
         if progress:
-            print(f"resuming {ckpt_path} at epoch {epoch + 1}, batch {batch}")
+            log.info("resuming %s at epoch %d, batch %d", ckpt_path, epoch + 1, batch)
     with atomic_writer(out / "config.json", overwrite=True, mode="w") as fh:
         json.dump(dataclasses.asdict(cfg), fh, indent=1)
 
@@ -318,8 +321,8 @@ def train(
         snapshot(epoch, batch, None)
         _write_history(out / "history.csv", history)
         if progress:
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
-                  flush=True)
+            log.info("%s", json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
+                                        for k, v in row.items()}))
         if max_batches is not None and ran >= max_batches and epoch < cfg.epochs:
             return {"model": model, "history": history, "finished": False, "config": cfg,
                     "best_epoch": _best_epoch(history)}
