@@ -1,6 +1,6 @@
 """Speed of the Loihi mode on the sMNIST-size network (240 neurons, 840 steps per sample).
 
-Runs the paper's network (:func:`biolstm.brian.loihi_paper.paper_network`, random integer
+Runs the paper's network (:func:`biolstm.loihi.paper.paper_network`, random integer
 weights of the published shapes) on every available CPU backend for several batch sizes and
 writes ``results/loihi_mode/speed.csv`` and ``speed.png``. Samples per second are given two ways:
 
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from biolstm.brian.backends import backend_status
-from biolstm.brian.loihi_mode import simulate_quantized
-from biolstm.brian.loihi_paper import PAPER, paper_network, random_paper_weights
+from biolstm.loihi.emulate import simulate_quantized
+from biolstm.loihi.paper import PAPER, paper_network, random_paper_weights
 from biolstm.encoding import SpikeTrains
 from biolstm.fileio import atomic_write_text, atomic_writer
 

@@ -73,7 +73,7 @@ def main() -> int:
                              "automatic voltage-scale rule applies")
     args = parser.parse_args()
 
-    from biolstm.loihi_eval import compare_quantization, example_lif_pair
+    from biolstm.loihi.compare import compare_quantization, example_lif_pair
 
     if args.demo:
         import pandas as pd

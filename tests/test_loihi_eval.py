@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from biolstm.brian import simulate
-from biolstm.brian.loihi_mode import simulate_loihi, simulate_quantized
-from biolstm.loihi_eval import compare_quantization, example_lif_pair
+from biolstm.loihi.emulate import simulate_loihi, simulate_quantized
+from biolstm.loihi.compare import compare_quantization, example_lif_pair
 
 
 def test_comparison_numbers_match_independent_runs(tmp_path):

@@ -7,16 +7,9 @@ import contextlib
 import numpy as np
 import pytest
 
-from biolstm.brian.loihi_mode import (
-    LoihiModeError,
-    V_MAX,
-    decay_int,
-    effective_weight,
-    simulate_quantized,
-    wrap_signed,
-)
 from biolstm.encoding import SpikeTrains
-from biolstm.loihi.fixed_point import QuantizedNetwork
+from biolstm.loihi.emulate import LoihiModeError, simulate_quantized
+from biolstm.loihi.fixed_point import V_MAX, QuantizedNetwork, decay_int, effective_weight, wrap_signed
 
 from loihi_nets import ahp, lif, projection, readout
 
@@ -228,7 +221,7 @@ def _paper_inputs(S, T, seed):
 
 
 def test_paper_network_matches_integer_reference_of_paper_model_1_4():
-    from biolstm.brian.loihi_paper import paper_network, random_paper_weights
+    from biolstm.loihi.paper import paper_network, random_paper_weights
 
     w_in, w_rec, w_out = random_paper_weights(seed=4)
     dense = _paper_inputs(3, 300, seed=5)
@@ -378,7 +371,7 @@ def test_invalid_quantized_values_are_errors_not_clips():
 
 @pytest.mark.slow
 def test_identical_integers_on_all_three_backends(tmp_path):
-    from biolstm.brian.loihi_paper import paper_network, random_paper_weights
+    from biolstm.loihi.paper import paper_network, random_paper_weights
 
     w_in, w_rec, w_out = random_paper_weights(seed=4)
     dense = _paper_inputs(2, 200, seed=6)
@@ -403,8 +396,8 @@ def test_identical_integers_on_all_three_backends(tmp_path):
 def test_imported_float_network_quantized_runs_exactly_as_the_chip():
     """NetworkSpec (importer's conventions) -> quantize() -> Loihi mode == paper_model.md §1.4."""
     pytest.importorskip("biolstm.loihi.quantize")
-    from biolstm.brian.loihi_mode import simulate_loihi
-    from biolstm.brian.loihi_paper import random_paper_weights
+    from biolstm.loihi.emulate import simulate_loihi
+    from biolstm.loihi.paper import random_paper_weights
 
     from loihi_nets import paper_float_spec
 

@@ -318,7 +318,7 @@ def describe_quantized(qnet, inputs: SpikeTrains,
     :func:`~biolstm.brian.loihi_mode.core_update` (the same code). All values are
     integers in float64, so every device computes the same numbers.
     """
-    from biolstm.brian import loihi_mode as lm
+    from biolstm.loihi import emulate as lm
 
     lm.check_quantized(qnet)
     lm._check_inputs(qnet, inputs)
@@ -501,7 +501,7 @@ def run_quantized(qnet, inputs: SpikeTrains, *, device: str = "genn", use_gpu: b
     Returns an Activity like :func:`biolstm.brian.loihi_mode.simulate_quantized`'s:
     spikes per spiking population, integer readout and traces (Loihi units).
     """
-    from biolstm.brian import loihi_mode as lm
+    from biolstm.loihi import emulate as lm
 
     header, arrays = describe_quantized(qnet, inputs, record)
     result, out = run_description(header, arrays, device=device, use_gpu=use_gpu,

@@ -43,6 +43,8 @@ from typing import Mapping
 import numpy as np
 
 from biolstm.errors import BiolstmError
+from biolstm.loihi.fixed_point import DECAY_ONE, VTH_SHIFT, WEIGHT_MANT_MAX, effective_weight
+from biolstm.loihi.paper import PAPER
 
 __all__ = [
     "LSNNImportError",
@@ -55,17 +57,18 @@ __all__ = [
     "read_lsnn_files",
 ]
 
-LOIHI_DECAY_V = 204
+# The paper's chip configuration, read from its one home (biolstm.loihi.paper.PAPER).
+LOIHI_DECAY_V = PAPER["decay_v"]
 """decayV of every compartment of the paper's network (int(4096/20))."""
-LOIHI_DECAY_AUX = 5
+LOIHI_DECAY_AUX = PAPER["aux_decay_v"]
 """decayV of the adaptive neurons' aux compartment (int(4096/700))."""
-LOIHI_AUX_WEIGHT = 384
-"""Effective main -> aux weight: 96 * 2^(6-4) (paper_model.md §1.2)."""
-THRESHOLD_REGULAR = 127 * 64
-THRESHOLD_ADAPTIVE = 508 * 64
-WEIGHT_SCALE = 127
-MAX_WEIGHT = 255
-N_INPUTS, N_OUTPUTS = 80, 10
+LOIHI_AUX_WEIGHT = int(effective_weight(PAPER["aux_weight_mant"], -PAPER["thr_ada_scale"]))
+"""Effective main -> aux weight: 96 * 2^(6-4) = 384."""
+THRESHOLD_REGULAR = PAPER["vth_mant"] << VTH_SHIFT
+THRESHOLD_ADAPTIVE = (PAPER["vth_mant"] * PAPER["thr_ada_scale"]) << VTH_SHIFT
+WEIGHT_SCALE = PAPER["vth_mant"]
+MAX_WEIGHT = WEIGHT_MANT_MAX
+N_INPUTS, N_OUTPUTS = PAPER["n_inputs"], PAPER["n_outputs"]
 FILES = {"w_in": "w_in.npy", "w_rec": "w_rec.npy", "w_out": "w_out.npy"}
 
 
@@ -85,8 +88,8 @@ def chip_parameters(v_th=None, dt=None) -> dict:
 
     v_th = 10 * mV if v_th is None else v_th
     dt = 1 * ms if dt is None else dt
-    tau_m = -float(dt) / math.log(1 - LOIHI_DECAY_V / 4096) * second
-    tau_ahp = -float(dt) / math.log(1 - LOIHI_DECAY_AUX / 4096) * second
+    tau_m = -float(dt) / math.log(1 - LOIHI_DECAY_V / DECAY_ONE) * second
+    tau_ahp = -float(dt) / math.log(1 - LOIHI_DECAY_AUX / DECAY_ONE) * second
     base = {"tau_m": tau_m, "v_th": v_th, "v_rest": 0 * mV, "v_reset": 0 * mV,
             "R_m": 100 * Mohm, "t_ref": 0 * ms}
     ahp = get_model("ahp")
@@ -221,7 +224,7 @@ def import_lsnn(
         "task": "smnist",
         "source": f"LSNN/Loihi-style integer weights ({where})",
         "loihi": {"volt_per_unit": {k: v for k, v in vpu.items() if k in {p.name for p in pops}},
-                  "thr_ada_scale": 4, "aux_weight": LOIHI_AUX_WEIGHT,
+                  "thr_ada_scale": PAPER["thr_ada_scale"], "aux_weight": LOIHI_AUX_WEIGHT,
                   "decay_v": LOIHI_DECAY_V, "decay_aux": LOIHI_DECAY_AUX},
         "n_regular": int(n_regular),
         "excitatory_rows": {"w_rec": _row_signs(w_rec), "w_out": _row_signs(w_out)},

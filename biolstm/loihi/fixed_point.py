@@ -1,9 +1,14 @@
-"""Loihi fixed-point description of a network: the contract between quantizer and emulator.
+"""Loihi fixed-point arithmetic and the description of a network: the contract between
+quantizer and emulator, and the one home of Loihi's integer widths and helpers.
 
 :func:`biolstm.loihi.quantize.quantize` turns a :class:`~biolstm.spec.NetworkSpec`
 into a :class:`QuantizedNetwork`; the constraint checker, placement, and the
-Loihi-exact Brian2 mode (:mod:`biolstm.brian.loihi_mode`) all read this one object,
-so the numbers that are checked are the numbers that are emulated.
+Loihi-exact Brian2 emulator (:mod:`biolstm.loihi.emulate`) all read this one object,
+so the numbers that are checked are the numbers that are emulated. The integer widths
+(:data:`Q_BITS`, :data:`U_BITS`, :data:`V_MAX`, the threshold, bias, refractory, weight
+and delay limits) are read from the chip file ``biolstm/loihi/chips/loihi1.json``, which
+names the primary source of each, and the integer helpers (:func:`decay_int`,
+:func:`wrap_signed`, :func:`saturate`, :func:`effective_weight`) are defined here once.
 
 Conventions (Loihi 1, ``../shared/reference/loihi.md`` §2a-§2b and
 ``paper_model.md`` §1.4), all values plain Python/numpy integers:
@@ -39,7 +44,80 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["QuantizedPopulation", "QuantizedProjection", "QuantizedNetwork"]
+from biolstm.loihi.chips import load_chip
+
+__all__ = [
+    "Q_BITS", "U_BITS", "V_MAX", "DECAY_ONE", "VTH_SHIFT", "VTH_MANT_MAX", "REFRACTORY_MAX",
+    "BIAS_MANT_MAX", "BIAS_EXP_MAX", "WEIGHT_SHIFT", "WEIGHT_EXP_MAX", "WEIGHT_MANT_MAX", "MAX_DELAY_STEPS",
+    "decay_int", "wrap_signed", "saturate", "effective_weight",
+    "QuantizedPopulation", "QuantizedProjection", "QuantizedNetwork",
+]
+
+# --------------------------------------------------------------------------------------
+# Loihi 1's integer widths, read from its chip file (each entry there names its source).
+# --------------------------------------------------------------------------------------
+
+_LOIHI1 = load_chip("loihi1")
+
+Q_BITS: int = int(_LOIHI1.value("input_accumulator_bits"))
+"""Loihi 1 dendritic accumulator: 21 bits plus sign, wraps."""
+U_BITS: int = int(_LOIHI1.value("voltage_bits"))
+"""Loihi 1 current ``u`` (and ``u + bias + aux``): 23 bits plus sign, wraps."""
+V_MAX: int = 2**U_BITS - 1
+"""Loihi 1 voltage saturates at ``+-V_MAX`` (24-bit signed state)."""
+DECAY_ONE: int = int(_LOIHI1.value("decay_max")) + 1
+"""4096: a decay of ``d`` keeps ``(DECAY_ONE - d) / DECAY_ONE`` of the value (12-bit decays)."""
+VTH_SHIFT: int = int(_LOIHI1.value("threshold_shift"))
+"""The threshold is ``vth_mant << VTH_SHIFT`` (6)."""
+VTH_MANT_MAX: int = int(_LOIHI1.value("threshold_mantissa_max"))
+"""Largest threshold mantissa (17 bits unsigned)."""
+REFRACTORY_MAX: int = int(_LOIHI1.option("refractory_max", "nengo"))
+"""Largest ``refractory_delay`` (6 bits; 1 = no blocked step)."""
+BIAS_MANT_MAX: int = int(_LOIHI1.value("bias_mantissa_max"))
+"""Largest bias mantissa magnitude (13-bit signed)."""
+BIAS_EXP_MAX: int = int(_LOIHI1.value("bias_exponent_max"))
+"""Largest bias exponent."""
+WEIGHT_SHIFT: int = int(_LOIHI1.value("weight_exponent_shift"))
+"""Effective weight ``mant * 2**(WEIGHT_SHIFT + exp)`` (6); the contract keeps ``exp >= -WEIGHT_SHIFT``."""
+WEIGHT_MANT_MAX: int = int(_LOIHI1.value("weight_mantissa_max"))
+"""Largest weight mantissa (255; signed mantissas span ``-(WEIGHT_MANT_MAX + 1)..WEIGHT_MANT_MAX``)."""
+WEIGHT_EXP_MAX: int = int(_LOIHI1.option("weight_exponent_range", "nengo")[1])
+"""Largest weight exponent (7)."""
+MAX_DELAY_STEPS: int = int(_LOIHI1.value("max_delay_steps"))
+"""Largest extra synaptic delay in steps (62)."""
+
+
+# --------------------------------------------------------------------------------------
+# Integer helpers: the reference semantics the emulator's Brian2 code implements.
+# --------------------------------------------------------------------------------------
+
+
+def decay_int(x: np.ndarray, decay: int) -> np.ndarray:
+    """One 12-bit decay step: ``sign(x) * floor(|x| * (4096 - decay) / 4096)`` (int64)."""
+    x = np.asarray(x, dtype=np.int64)
+    return np.sign(x) * ((np.abs(x) * (DECAY_ONE - int(decay))) >> 12)
+
+
+def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement overflow to ``bits`` plus sign: result in ``[-2**bits, 2**bits - 1]``."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + (1 << bits)) & ((1 << (bits + 1)) - 1)) - (1 << bits)
+
+
+def saturate(x: np.ndarray, v_max: int = V_MAX) -> np.ndarray:
+    """Clip to ``[-v_max, v_max]`` (int64), what the chip does to the voltage ``v``."""
+    return np.clip(np.asarray(x, dtype=np.int64), -int(v_max), int(v_max))
+
+
+def effective_weight(mant: np.ndarray | int, exp: int) -> np.ndarray:
+    """Integer added to the target's accumulator per spike: ``mant * 2**(6 + exp)`` (int64).
+
+    The contract keeps ``exp >= -6`` (an exact left shift); below that the mantissa would
+    be shifted right arithmetically (floor), as nengo-loihi's ``shift`` does.
+    """
+    mant = np.asarray(mant, dtype=np.int64)
+    shift = WEIGHT_SHIFT + int(exp)
+    return mant << shift if shift >= 0 else mant >> -shift
 
 
 @dataclass
@@ -115,7 +193,7 @@ class QuantizedPopulation:
     @property
     def vth(self) -> int:
         """Effective threshold in integer voltage units (``vth_mant * 64``)."""
-        return int(self.vth_mant) << 6
+        return int(self.vth_mant) << VTH_SHIFT
 
     @property
     def bias(self) -> int:
@@ -127,7 +205,7 @@ class QuantizedPopulation:
         """Effective input of one spike to the auxiliary compartment (negative = AHP)."""
         if self.aux_weight_mant is None:
             return None
-        return -int(self.aux_weight_mant) * (1 << (6 + int(self.aux_weight_exp)))
+        return -int(effective_weight(int(self.aux_weight_mant), int(self.aux_weight_exp)))
 
     def profile(self) -> tuple:
         """Compartment profile (decays, refractory, bias) that takes a register per core."""
@@ -191,9 +269,7 @@ class QuantizedProjection:
         ``mant << (6 + exp)``; for ``exp < -6`` (never chosen by the quantizer) the low bits
         are shifted out, rounding toward minus infinity like an arithmetic shift.
         """
-        mant = self.weight_mant.astype(np.int64)
-        shift = 6 + int(self.weight_exp)
-        return mant << shift if shift >= 0 else mant >> -shift
+        return effective_weight(self.weight_mant, self.weight_exp)
 
     @property
     def n_formats(self) -> int:

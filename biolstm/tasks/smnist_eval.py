@@ -128,13 +128,13 @@ def _loihi_mode_simulate(spec, inputs, backend: str, record, progress: bool,
                          directory: str | None, chip: str = "loihi1"):
     """Quantize ``spec`` for ``chip`` and run the Loihi-exact integer emulation.
 
-    See :func:`biolstm.brian.loihi_mode.simulate_loihi`. Recorded variables are the
+    See :func:`biolstm.loihi.emulate.simulate_loihi`. Recorded variables are the
     integer Loihi states (``v``, ``u`` and for AHP neurons ``a``, ``ua``).
     """
     if backend == "torch":
         raise EvalError("--mode loihi runs on the Brian2 backends (numpy, cython, cpp_standalone); "
                         "torch has no Loihi-exact mode")
-    from biolstm.brian.loihi_mode import simulate_loihi
+    from biolstm.loihi.emulate import simulate_loihi
 
     return simulate_loihi(spec, inputs, backend, chip=chip, record=record, progress=progress,
                           directory=directory, batch_size=1000)

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from biolstm.loihi.fixed_point import QuantizedNetwork, QuantizedPopulation, QuantizedProjection
+from biolstm.loihi.fixed_point import (
+    DECAY_ONE,
+    VTH_MANT_MAX,
+    WEIGHT_MANT_MAX,
+    QuantizedNetwork,
+    QuantizedPopulation,
+    QuantizedProjection,
+)
 
 __all__ = ["paper_network", "random_paper_weights", "PAPER"]
 
@@ -42,8 +49,9 @@ def _projection(name: str, pre: str, post: str, mant: np.ndarray, weight_exp: in
     if not np.all(np.mod(mant, 1) == 0):
         raise ValueError(f"weights of {name!r} must be integers (Loihi mantissas); got non-integer values")
     mant = mant.astype(np.int64)
-    if mant.size and (mant.min() < -256 or mant.max() > 255):
-        raise ValueError(f"weights of {name!r} span {mant.min()}..{mant.max()}; Loihi mantissas are -256..255")
+    if mant.size and (mant.min() < -(WEIGHT_MANT_MAX + 1) or mant.max() > WEIGHT_MANT_MAX):
+        raise ValueError(f"weights of {name!r} span {mant.min()}..{mant.max()}; Loihi mantissas are "
+                         f"{-(WEIGHT_MANT_MAX + 1)}..{WEIGHT_MANT_MAX}")
     i, j = np.nonzero(mant)
     signs = np.sign(mant[i, j])
     mode = "excitatory" if np.all(signs > 0) else "inhibitory" if np.all(signs < 0) else "mixed"
@@ -92,9 +100,9 @@ def paper_network(w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray, *,
         QuantizedPopulation("reg", n_regular, "lif", p["decay_u"], p["decay_v"], p["vth_mant"], 1,
                             1e-2 / (p["vth_mant"] * 64)),
         QuantizedPopulation("ada", n - n_regular, "ahp", p["decay_u"], p["decay_v"], vth_ada, 1,
-                            1e-2 / (vth_ada * 64), aux_decay_u=4096, aux_decay_v=p["aux_decay_v"],
+                            1e-2 / (vth_ada * 64), aux_decay_u=DECAY_ONE, aux_decay_v=p["aux_decay_v"],
                             aux_weight_mant=p["aux_weight_mant"], aux_weight_exp=-thr_ada_scale),
-        QuantizedPopulation("out", w_out.shape[1], "li", p["decay_u"], p["decay_v"], 2**17 - 1, 1,
+        QuantizedPopulation("out", w_out.shape[1], "li", p["decay_u"], p["decay_v"], VTH_MANT_MAX, 1,
                             1e-2 / (p["vth_mant"] * 64), spiking=False),
     ]
     r, a = slice(0, n_regular), slice(n_regular, n)

@@ -2,12 +2,12 @@
 
 :func:`compare_quantization` runs a float :class:`~biolstm.spec.NetworkSpec` with the Brian2
 runner and its Loihi fixed-point version in the Loihi-exact mode
-(:mod:`biolstm.brian.loihi_mode`) on the same :class:`~biolstm.encoding.SpikeTrains` and
+(:mod:`biolstm.loihi.emulate`) on the same :class:`~biolstm.encoding.SpikeTrains` and
 returns a :class:`QuantizationComparison`: accuracy of both (when labels are given), the
 fraction of samples whose predicted class changes, firing rates per population and per
 neuron, and how far the readouts moved; ``.table()`` and ``.plot()`` show them.
 
-:func:`simulate_loihi` (re-exported from :mod:`biolstm.brian.loihi_mode`) quantizes and
+:func:`simulate_loihi` (re-exported from :mod:`biolstm.loihi.emulate`) quantizes and
 emulates in one call; it is what ``biolstm eval ... --mode loihi`` runs.
 
 :func:`example_lif_pair` builds a small float network and its exact Loihi counterpart by
@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from biolstm.activity import Activity
-from biolstm.brian.loihi_mode import simulate_loihi, simulate_quantized
+from biolstm.loihi.emulate import simulate_loihi, simulate_quantized
 from biolstm.encoding import SpikeTrains
 from biolstm.loihi.fixed_point import QuantizedNetwork
 

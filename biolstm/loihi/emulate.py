@@ -1,0 +1,637 @@
+"""Loihi-exact emulation in Brian2: integer compartments that compute what Loihi 1 computes.
+
+:func:`simulate_quantized` turns a :class:`~biolstm.loihi.fixed_point.QuantizedNetwork`
+and a batch of :class:`~biolstm.encoding.SpikeTrains` into Brian2 objects whose state
+holds integers, runs them on ``numpy``, ``cython`` or ``cpp_standalone`` and returns an
+:class:`~biolstm.activity.Activity` whose readout and traces are **integer Loihi units**
+(``activity.metadata["units"] == "loihi"``; ``metadata["volt_per_unit"]`` gives the scale
+of each population). :func:`simulate_loihi` quantizes a float
+:class:`~biolstm.spec.NetworkSpec` first (:func:`biolstm.loihi.quantize.quantize`).
+
+Batching is the float runner's (:mod:`biolstm.brian.runner`): all samples run in one
+Brian2 network laid end to end in time, every compartment is reset at each sample start
+(the paper's SNIP resets the whole core between samples: everything to 0, the soma
+voltage to the quantizer's ``v_init``) and synapses drop spikes emitted in an earlier
+sample. ``batch_size`` splits a long evaluation into several runs (same results).
+
+One step, per compartment (nengo-loihi's bit-exact emulator); ``decay(x, d)`` keeps
+``sign(x) * floor(|x| * (4096 - d) / 4096)``, i.e. the magnitude is truncated toward
+zero (``decay(-7, 2048) = -3``); widths are the chip file's (Loihi 1: ``Q = 21``,
+``U = 23``; :mod:`biolstm.loihi.fixed_point` holds them and the integer helpers)::
+
+    q  = wrapQ(q)                       # dendritic accumulator: this step's synaptic input
+    u  = wrapU(decay(u, decay_u) + q)   # current
+    u2 = wrapU(u + bias + a)            # a: the AHP auxiliary voltage (0 for LIF)
+    v  = clip(decay(v, decay_v) + u2, -(2**U - 1), 2**U - 1)
+    v  = 0 while the refractory counter is > 0 (then the counter counts down)
+    spike if v > vth_mant * 64 (strict); then v = 0, counter = refractory_delay - 1
+
+``wrapN`` is two's-complement overflow to ``N`` bits plus sign (``[-2**N, 2**N - 1]``),
+which is what the chip does to ``q`` and ``u``; ``v`` saturates. ``refractory_delay = 1``
+therefore blocks no step. While blocked, the current keeps integrating its input (only
+``v`` is held), as in nengo-loihi's emulator and brian2-loihi; with ``decay_u = 4096`` (the
+paper's networks) this is the same as dropping the input. The auxiliary compartment of
+an ``"ahp"`` population runs the same update with its own decays and the input
+``-aux_weight_mant * 2**(6 + aux_weight_exp)`` (``QuantizedPopulation.aux_weight``; < 0
+for an AHP) when its soma spiked in the previous step; it never spikes and is never
+reset except at sample starts; its voltage enters the soma's ``u2`` in the same step (it
+sits before the soma on the core).
+
+Schedule: ``start`` (input spikes, sample reset) -> ``synapses`` (add weights to ``q``) ->
+``groups`` (the integer update above) -> ``thresholds`` -> ``resets`` -> ``end``
+(monitors). A compartment's spike reaches its targets one step after it is emitted
+(Loihi's implicit delay), input spikes in the step they are injected, and
+``delay_steps`` adds to both, as :mod:`biolstm.loihi.fixed_point` specifies. All neurons
+share one ``NeuronGroup`` with per-neuron constants (like a core's profiles) and there is
+one ``Synapses`` object per source, so ``cpp_standalone`` compiles few files; a project
+folder used again rebuilds only the two files that hold array sizes.
+
+Values are stored as float64 holding integers: every intermediate (at most
+``2**23 * 4096 < 2**53``) is exact, on every backend, with or without ``-ffast-math``
+(all divisions are by powers of two).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from biolstm.activity import Activity
+from biolstm.brian.runner import (
+    BrianNetwork,
+    add_sample_reset,
+    collect_activity,
+    concatenate_activities,
+    execute,
+    input_generators,
+    sample_gate,
+)
+from biolstm.encoding import InputError, SpikeTrains
+from biolstm.errors import BiolstmError
+from biolstm.loihi.fixed_point import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    DECAY_ONE,
+    MAX_DELAY_STEPS,
+    Q_BITS,
+    REFRACTORY_MAX,
+    U_BITS,
+    V_MAX,
+    VTH_MANT_MAX,
+    VTH_SHIFT,
+    WEIGHT_EXP_MAX,
+    WEIGHT_MANT_MAX,
+    WEIGHT_SHIFT,
+    QuantizedNetwork,
+    QuantizedPopulation,
+    QuantizedProjection,
+    decay_int,
+    effective_weight,
+    wrap_signed,
+)
+
+__all__ = [
+    "LOIHI_SCHEDULE",
+    "LoihiModeError",
+    "check_quantized",
+    "build_loihi_network",
+    "simulate_quantized",
+    "simulate_loihi",
+    "STATE_VARIABLES",
+    "core_update",
+    "chip_state_bits",
+]
+# The integer widths and helpers (Q_BITS, U_BITS, V_MAX, decay_int, wrap_signed,
+# effective_weight, ...) are biolstm.loihi.fixed_point's; this module imports them.
+
+LOIHI_SCHEDULE = ["start", "synapses", "groups", "thresholds", "resets", "end"]
+"""Brian2 schedule of the Loihi mode: synaptic input is summed before the state update."""
+
+MODELS = ("lif", "ahp", "li")
+
+STATE_VARIABLES = {
+    "v": "voltage (soma)",
+    "u": "current (soma)",
+    "a": "AHP auxiliary voltage (ahp only, <= 0 in the paper's network)",
+    "ua": "AHP auxiliary current (ahp only)",
+}
+"""Variables that ``record`` may ask for, in integer Loihi units."""
+
+
+class LoihiModeError(BiolstmError, ValueError):
+    """A QuantizedNetwork the Loihi mode cannot emulate (the message names the value and limit)."""
+
+
+def _wrap_expr(expr: str, bits: int) -> str:
+    """Brian2 expression: ``expr`` wrapped to ``bits`` plus sign (two's complement)."""
+    return f"(({expr}) - {2 ** (bits + 1)}*floor((({expr}) + {2 ** bits})/{2 ** (bits + 1)}))"
+
+
+def _wrap_code(var: str, bits: int) -> str:
+    return f"{var} = {_wrap_expr(var, bits)}"
+
+
+def _decay_code(var: str, keep: int | str) -> str:
+    # sign(x)*floor(|x|*keep/4096): the magnitude is truncated toward zero
+    return f"sign({var})*floor(abs({var})*{keep}/{float(DECAY_ONE)!r})"
+
+
+# --------------------------------------------------------------------------------------
+# Validation: every value the chip could not hold is an error, never a silent clip.
+# --------------------------------------------------------------------------------------
+
+
+def _check_int(owner: str, name: str, value: Any, low: int, high: int, fix: str) -> int:
+    if value is None or isinstance(value, bool) or not float(value).is_integer():
+        raise LoihiModeError(f"{owner}: {name} = {value!r} must be an integer in {low}..{high}; {fix}")
+    value = int(value)
+    if not low <= value <= high:
+        raise LoihiModeError(f"{owner}: {name} = {value} is outside {low}..{high}; {fix}")
+    return value
+
+
+def _check_population(pop: QuantizedPopulation) -> None:
+    owner = f"population {pop.name!r}"
+    if getattr(pop, "source_model", "") == "unrecognised":
+        raise LoihiModeError(f"{owner} is a placeholder: its neuron model has no Loihi form, so the "
+                             f"quantizer only counted its resources; it cannot be emulated "
+                             f"({'; '.join(getattr(pop, 'notes', []) or []) or 'see the quantizer report'})")
+    if pop.model not in MODELS:
+        raise LoihiModeError(f"{owner}: model {pop.model!r} has no Loihi emulation; use one of {MODELS}")
+    if int(pop.size) < 1:
+        raise LoihiModeError(f"{owner}: size {pop.size} must be at least 1")
+    fix = "re-run the quantizer or fix the value by hand"
+    _check_int(owner, "decay_u", pop.decay_u, 0, DECAY_ONE, fix)
+    _check_int(owner, "decay_v", pop.decay_v, 0, DECAY_ONE, fix)
+    _check_int(owner, "bias_mant", pop.bias_mant, -BIAS_MANT_MAX, BIAS_MANT_MAX, fix)
+    _check_int(owner, "bias_exp", pop.bias_exp, 0, BIAS_EXP_MAX, fix)
+    _check_int(owner, "v_init", getattr(pop, "v_init", 0), -V_MAX, V_MAX, fix)
+    if pop.spiking:
+        if pop.model == "li":
+            raise LoihiModeError(f"{owner}: model 'li' is a non-spiking readout; set spiking=False")
+        _check_int(owner, "vth_mant", pop.vth_mant, 1, VTH_MANT_MAX, fix)
+        _check_int(owner, "refractory_delay", pop.refractory_delay, 1, REFRACTORY_MAX,
+                   "Loihi 1 holds it in 6 bits (1 = no blocked step)")
+    elif pop.model == "ahp":
+        raise LoihiModeError(f"{owner}: an 'ahp' population must spike (its spikes drive the aux compartment)")
+    if pop.model == "ahp":
+        for name in ("aux_decay_u", "aux_decay_v", "aux_weight_mant", "aux_weight_exp"):
+            if getattr(pop, name) is None:
+                raise LoihiModeError(f"{owner}: model 'ahp' needs {name} (the auxiliary compartment); "
+                                     f"it is None")
+        _check_int(owner, "aux_decay_u", pop.aux_decay_u, 0, DECAY_ONE, fix)
+        _check_int(owner, "aux_decay_v", pop.aux_decay_v, 0, DECAY_ONE, fix)
+        _check_int(owner, "aux_weight_mant", pop.aux_weight_mant, -(WEIGHT_MANT_MAX + 1), WEIGHT_MANT_MAX + 1,
+                   "it is the mantissa of the soma->aux weight (positive = inhibitory, the AHP case)")
+        _check_int(owner, "aux_weight_exp", pop.aux_weight_exp, -WEIGHT_SHIFT, WEIGHT_EXP_MAX, fix)
+
+
+def _check_projection(proj: QuantizedProjection, qnet: QuantizedNetwork, sizes: Mapping[str, int]) -> None:
+    owner = f"projection {proj.name!r}"
+    if proj.pre not in sizes:
+        raise LoihiModeError(f"{owner}: source {proj.pre!r} is neither an input nor a population "
+                             f"({sorted(sizes)})")
+    if proj.post not in {p.name for p in qnet.populations}:
+        raise LoihiModeError(f"{owner}: target {proj.post!r} is not a population "
+                             f"({[p.name for p in qnet.populations]})")
+    n = len(proj.weight_mant)
+    for name in ("pre_index", "post_index", "delay_steps"):
+        arr = np.asarray(getattr(proj, name))
+        if arr.shape != (n,):
+            raise LoihiModeError(f"{owner}: {name} has shape {arr.shape}, weight_mant has {n} synapses")
+    for name, arr, limit in (("pre_index", proj.pre_index, sizes[proj.pre]),
+                             ("post_index", proj.post_index, qnet.population(proj.post).size)):
+        arr = np.asarray(arr)
+        if n and (arr.min() < 0 or arr.max() >= limit):
+            raise LoihiModeError(f"{owner}: {name} spans {arr.min()}..{arr.max()}, valid is 0..{limit - 1}")
+    mant = np.asarray(proj.weight_mant)
+    if n and not np.all(np.mod(mant, 1) == 0):
+        raise LoihiModeError(f"{owner}: weight_mant must hold integers")
+    if n and (mant.min() < -(WEIGHT_MANT_MAX + 1) or mant.max() > WEIGHT_MANT_MAX):
+        raise LoihiModeError(f"{owner}: weight mantissas span {int(mant.min())}..{int(mant.max())}; "
+                             f"Loihi 1 holds {-(WEIGHT_MANT_MAX + 1)}..{WEIGHT_MANT_MAX} (8 bits plus sign)")
+    _check_int(owner, "weight_exp", proj.weight_exp, -WEIGHT_SHIFT, WEIGHT_EXP_MAX,
+               f"re-run the quantizer (the contract keeps it >= {-WEIGHT_SHIFT})")
+    delays = np.asarray(proj.delay_steps)
+    if n and (delays.min() < 0 or delays.max() > MAX_DELAY_STEPS):
+        raise LoihiModeError(f"{owner}: delay_steps span {int(delays.min())}..{int(delays.max())}; "
+                             f"Loihi 1 allows 0..{MAX_DELAY_STEPS}")
+
+
+def check_quantized(qnet: QuantizedNetwork) -> None:
+    """Raise :class:`LoihiModeError` unless every value of ``qnet`` fits Loihi 1's formats."""
+    names = [p.name for p in qnet.populations]
+    if len(set(names) | set(qnet.inputs)) != len(names) + len(qnet.inputs):
+        raise LoihiModeError(f"population and input names must be unique: {names}, {sorted(qnet.inputs)}")
+    for pop in qnet.populations:
+        _check_population(pop)
+    sizes = {**{k: int(v) for k, v in qnet.inputs.items()}, **{p.name: int(p.size) for p in qnet.populations}}
+    for proj in qnet.projections:
+        _check_projection(proj, qnet, sizes)
+    if qnet.readout is not None:
+        pop, var, at = qnet.readout
+        if pop not in names:
+            raise LoihiModeError(f"readout population {pop!r} is not one of {names}")
+        _check_variable(qnet.population(pop), var, "readout")
+        if at not in ("last", "mean", "max"):
+            raise LoihiModeError(f"readout at={at!r} must be 'last', 'mean' or 'max'")
+
+
+def _check_variable(pop: QuantizedPopulation, var: str, what: str) -> None:
+    allowed = ["v", "u"] + (["a", "ua"] if pop.model == "ahp" else [])
+    if var not in allowed:
+        raise LoihiModeError(f"{what}: population {pop.name!r} ({pop.model}) has no Loihi variable "
+                             f"{var!r}; it has {allowed} ({'; '.join(f'{k}: {STATE_VARIABLES[k]}' for k in allowed)})")
+
+
+# --------------------------------------------------------------------------------------
+# Brian2 objects.
+# --------------------------------------------------------------------------------------
+
+
+STATE = ("v", "u", "q", "ref", "a", "ua", "za")
+"""State of every neuron (soma ``v, u, q, ref``; aux compartment ``a, ua``; ``za`` = the soma
+spiked in the previous step), integers held in float64."""
+
+PROFILE = ("keep_u", "keep_v", "keep_ua", "keep_a", "bias", "aux_in", "vth", "ref_after", "spiking", "v_init")
+"""Per-neuron constants, like the compartment and threshold profiles of a Loihi core."""
+
+CORE_MODEL = "\n".join([*(f"{var} : 1" for var in STATE), *(f"{c} : 1 (constant)" for c in PROFILE)])
+
+
+def core_update(q_bits: int = Q_BITS, u_bits: int = U_BITS, v_max: int = V_MAX) -> str:
+    """Brian2 code of one step of every neuron, for a chip's state widths.
+
+    No temporaries: Brian2's numpy target may alias a temporary to a state array and then
+    update it in place (``tmp = u`` followed by ``tmp -= ...``).
+    """
+    return "\n".join([
+        _wrap_code("q", q_bits),
+        f"u = {_decay_code('u', 'keep_u')} + q",
+        _wrap_code("u", u_bits),
+        "q = 0",
+        f"ua = {_decay_code('ua', 'keep_ua')} + aux_in*za",
+        _wrap_code("ua", u_bits),
+        f"a = clip({_decay_code('a', 'keep_a')} + ua, {-v_max}, {v_max})",
+        "za = 0",
+        f"v = clip({_decay_code('v', 'keep_v')} + {_wrap_expr('u + bias + a', u_bits)}, {-v_max}, {v_max})",
+        "v = v*int(ref < 0.5)",
+        "ref = clip(ref - 1, 0, 64)",
+    ])
+
+
+def chip_state_bits(chip: str) -> tuple[int, int]:
+    """``(input accumulator bits, current/voltage bits)`` of a chip, from its chip file.
+
+    Loihi 1: (21, 23), the numbers :mod:`biolstm.loihi.quantize` checks against.
+    """
+    from biolstm.loihi.chips import ChipError, load_chip
+
+    try:
+        c = load_chip(chip)
+    except ChipError as err:
+        raise LoihiModeError(f"QuantizedNetwork.chip = {chip!r}: {err}") from None
+    q_bits, uv_bits = c.value("input_accumulator_bits"), c.value("voltage_bits")
+    if q_bits is None or uv_bits is None:
+        raise LoihiModeError(f"chip {c.name!r} ({c.path}) does not give input_accumulator_bits and "
+                             f"voltage_bits; the Loihi mode needs both to emulate overflow")
+    return int(q_bits), int(uv_bits)
+
+
+CORE_THRESHOLD = "spiking > 0.5 and v > vth"
+CORE_RESET = "v = 0\nref = ref_after\nza = 1"
+SAMPLE_RESET = "\n".join(f"{var} = 0" for var in STATE if var != "v") + "\nv = v_init"
+
+
+def _profiles(qnet: QuantizedNetwork) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
+    """Per-neuron constants of all populations laid end to end, and each population's slice.
+
+    A LIF or readout neuron has an aux compartment with ``aux_in = 0`` that stays at zero.
+    """
+    columns: dict[str, list[np.ndarray]] = {c: [] for c in PROFILE}
+    slices: dict[str, slice] = {}
+    start = 0
+    for pop in qnet.populations:
+        n = int(pop.size)
+        slices[pop.name] = slice(start, start + n)
+        start += n
+        ahp = pop.model == "ahp"
+        values = {
+            "keep_u": DECAY_ONE - int(pop.decay_u),
+            "keep_v": DECAY_ONE - int(pop.decay_v),
+            "keep_ua": DECAY_ONE - int(pop.aux_decay_u) if ahp else 0,
+            "keep_a": DECAY_ONE - int(pop.aux_decay_v) if ahp else 0,
+            "bias": int(pop.bias),
+            # aux input per soma spike: -aux_weight_mant * 2**(6 + aux_weight_exp) (< 0 for an AHP)
+            "aux_in": int(pop.aux_weight) if ahp else 0,
+            "vth": int(pop.vth) if pop.spiking else float(2**40),
+            "ref_after": int(pop.refractory_delay) - 1 if pop.spiking else 0,
+            "spiking": 1 if pop.spiking else 0,
+            "v_init": int(getattr(pop, "v_init", 0)),
+        }
+        for c in PROFILE:
+            columns[c].append(np.full(n, values[c], dtype=float))
+    return {c: np.concatenate(v) for c, v in columns.items()}, slices
+
+
+class _PopulationSpikes:
+    """One population's view of the core's SpikeMonitor (``t`` and ``i`` as the runner reads them).
+
+    The monitor's arrays are read once and shared by all populations (on ``cpp_standalone``
+    every read loads them from disk).
+    """
+
+    def __init__(self, monitor: Any, sl: slice, cache: dict) -> None:
+        self._monitor, self._slice, self._cache = monitor, sl, cache
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if "i" not in self._cache:
+            self._cache["i"] = np.asarray(self._monitor.i[:])
+            self._cache["t"] = np.asarray(self._monitor.t_[:])
+        i = self._cache["i"]
+        keep = (i >= self._slice.start) & (i < self._slice.stop)
+        return i, self._cache["t"], keep
+
+    @property
+    def t(self) -> np.ndarray:
+        _, t, keep = self._arrays()
+        return t[keep]
+
+    @property
+    def i(self) -> np.ndarray:
+        i, _, keep = self._arrays()
+        return i[keep] - self._slice.start
+
+
+def build_loihi_network(
+    qnet: QuantizedNetwork,
+    inputs: SpikeTrains,
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+) -> BrianNetwork:
+    """Create the Brian2 objects of the Loihi mode on the current device.
+
+    All neurons live in one ``NeuronGroup`` (``loihi_core``) with per-neuron constants
+    (:data:`PROFILE`), as the compartments of a Loihi core share one update engine with
+    per-compartment profiles; there is one ``Synapses`` object per input group and one for
+    the recurrent/feed-forward connections. Few objects mean few generated files: a
+    ``cpp_standalone`` build compiles several times faster than with one group per population.
+
+    Parameters
+    ----------
+    qnet : QuantizedNetwork
+    inputs : SpikeTrains
+        One group of events per entry of ``qnet.inputs``.
+    record : mapping, optional
+        ``{population: (variables, neuron_indices)}`` with variables from
+        :data:`STATE_VARIABLES`.
+
+    Returns
+    -------
+    BrianNetwork
+        ``groups`` holds the core group; ``spike_monitors`` per-population views of its
+        spike monitor.
+    """
+    import brian2 as b2
+
+    check_quantized(qnet)
+    _check_inputs(qnet, inputs)
+    dt = float(qnet.dt) * b2.second
+    T = inputs.n_steps
+    S = inputs.n_samples
+    record = dict(record or {})
+    unknown = sorted(set(record) - {p.name for p in qnet.populations})
+    if unknown:
+        raise LoihiModeError(f"record: no population(s) {unknown}; populations are "
+                             f"{[p.name for p in qnet.populations]}")
+    clock = b2.Clock(dt=dt, name="biolstm_clock")
+    generators = input_generators({k: int(v) for k, v in qnet.inputs.items()}, inputs, clock)
+    profiles, slices = _profiles(qnet)
+
+    core = b2.NeuronGroup(len(profiles["vth"]), CORE_MODEL, threshold=CORE_THRESHOLD, reset=CORE_RESET,
+                          clock=clock, name="loihi_core")
+    for c, values in profiles.items():
+        setattr(core, c, values)
+    q_bits, uv_bits = chip_state_bits(qnet.chip)
+    core.run_regularly(core_update(q_bits, uv_bits, 2**uv_bits - 1), when="groups", order=0, name="loihi_update")
+    add_sample_reset(core, SAMPLE_RESET, T, dt, "loihi_sample_reset")
+    objects: list[Any] = [*generators.values(), core]
+
+    spike_monitors: dict[str, Any] = {}
+    spiking = [p for p in qnet.populations if p.spiking]
+    if spiking:
+        monitor = b2.SpikeMonitor(core, record=True, name="loihi_spikes")
+        objects.append(monitor)
+        cache: dict = {}
+        spike_monitors = {p.name: _PopulationSpikes(monitor, slices[p.name], cache) for p in spiking}
+
+    trace_monitors: dict[str, Any] = {}
+    trace_spec: dict[str, tuple[list[str], np.ndarray]] = {}
+    for name, (rec_vars, neurons) in record.items():
+        pop = qnet.population(name)
+        rec_vars = list(rec_vars)
+        for var in rec_vars:
+            _check_variable(pop, var, "record")
+        neurons = np.asarray(neurons, dtype=int).reshape(-1)
+        if neurons.size and (neurons.min() < 0 or neurons.max() >= pop.size):
+            raise LoihiModeError(f"record: neuron indices of {name!r} span "
+                                 f"{neurons.min()}..{neurons.max()}, valid is 0..{pop.size - 1}")
+        mon = b2.StateMonitor(core, rec_vars, record=neurons + slices[name].start, when="end",
+                              name=f"trace_{name}")
+        objects.append(mon)
+        trace_monitors[name] = mon
+        trace_spec[name] = (rec_vars, neurons)
+
+    gate = sample_gate(T)
+    by_source: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    for proj in qnet.projections:
+        from_input = proj.pre in qnet.inputs
+        steps = np.asarray(proj.delay_steps, dtype=np.int64)
+        by_source.setdefault(proj.pre if from_input else "", []).append((
+            np.asarray(proj.pre_index, dtype=np.int64) + (0 if from_input else slices[proj.pre].start),
+            np.asarray(proj.post_index, dtype=np.int64) + slices[proj.post].start,
+            effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp),
+            steps))
+    synapses: dict[str, Any] = {}
+    for source, parts in by_source.items():
+        pre, post, w, steps = (np.concatenate(x) for x in zip(*parts))
+        if not len(pre):
+            continue
+        from_input = source in generators
+        name = f"syn_input_{source}" if from_input else "syn_core"
+        syn = b2.Synapses(generators[source] if from_input else core, core,
+                          model="w : 1 (constant)\nlat : integer (constant)",
+                          on_pre=f"q_post += w * {gate}", clock=clock, name=name)
+        syn.connect(i=pre, j=post)
+        syn.w = w.astype(float)
+        # steps from emission to arrival: Loihi's implicit one-step delay for compartments
+        syn.lat = steps + (0 if from_input else 1)
+        if np.any(steps > 0):
+            syn.delay = steps * dt
+        synapses[name] = syn
+        objects.append(syn)
+
+    readout_monitor = None
+    if qnet.readout is not None:
+        pop, var, _ = qnet.readout
+        sl = slices[pop]
+        readout_monitor = b2.StateMonitor(core, var, record=np.arange(sl.start, sl.stop), when="end",
+                                          name="readout")
+        objects.append(readout_monitor)
+
+    network = b2.Network(*objects, name="biolstm_loihi_network")
+    network.schedule = LOIHI_SCHEDULE
+    return BrianNetwork(network, {"loihi_core": core}, generators, synapses, spike_monitors,
+                        readout_monitor, trace_monitors, S, T, trace_spec)
+
+
+def _check_inputs(qnet: QuantizedNetwork, inputs: SpikeTrains) -> None:
+    expected = {k: int(v) for k, v in qnet.inputs.items()}
+    if set(expected) != set(inputs.sizes):
+        raise InputError(f"the network's input groups are {sorted(expected)}, the spike trains give "
+                         f"{sorted(inputs.sizes)}; provide spikes for exactly the network's input groups")
+    for name, size in expected.items():
+        if inputs.sizes[name] != size:
+            raise InputError(f"input '{name}' has {inputs.sizes[name]} channels in the spike trains but "
+                             f"{size} in the network")
+
+
+def simulate_quantized(
+    qnet: QuantizedNetwork,
+    inputs: SpikeTrains,
+    backend: str = "numpy",
+    *,
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+    progress: bool = True,
+    directory: str | None = None,
+    batch_size: int | None = None,
+) -> Activity:
+    """Emulate Loihi 1 step for step on a Brian2 backend.
+
+    Parameters
+    ----------
+    qnet : QuantizedNetwork
+        Fixed-point network (from :func:`biolstm.loihi.quantize.quantize` or built by hand).
+    inputs : SpikeTrains
+        The batch; each sample starts from all-zero state.
+    backend : {"numpy", "cython", "cpp_standalone"}
+    record : mapping, optional
+        Integer state traces ``{population: (variables, neuron_indices)}``, variables from
+        :data:`STATE_VARIABLES`.
+    progress : bool
+    directory : str, optional
+        Project folder for ``cpp_standalone``.
+    batch_size : int, optional
+        Run at most this many samples per Brian2 run (bounds memory: spikes and readout of
+        a batch are held at once). On ``cpp_standalone`` all batches share one project
+        folder, so after the first compilation only the two files holding array sizes are
+        rebuilt (seconds). Results are identical to one run of all samples.
+
+    Returns
+    -------
+    Activity
+        Spikes per spiking population; ``readout`` ``[S, T, n_out]`` and ``traces`` as int64
+        Loihi units (after each step, i.e. after reset); ``metadata`` has ``units="loihi"``,
+        ``volt_per_unit`` per population, ``chip`` and ``conventions``.
+    """
+    import brian2 as b2
+
+    if batch_size is not None and inputs.n_samples > int(batch_size):
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size = {batch_size} must be at least 1")
+        return _in_batches(qnet, inputs, backend, int(batch_size), record=record, progress=progress,
+                           directory=directory)
+    metadata = {
+        "units": "loihi",
+        "mode": "loihi",
+        "chip": qnet.chip,
+        "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
+        "conventions": dict(qnet.conventions),
+        # values the quantizer clamped (quantize(..., strict=False)): the emulation runs the clamped ones
+        "quantizer_violations": [str(v) for v in getattr(qnet, "violations", [])],
+    }
+    readout = tuple(qnet.readout) if qnet.readout is not None else None
+    return execute(
+        lambda: build_loihi_network(qnet, inputs, record),
+        inputs.n_samples * inputs.n_steps * float(qnet.dt) * b2.second,
+        backend,
+        lambda built, timings: collect_activity(
+            built, inputs, dt=float(qnet.dt),
+            population_sizes={p.name: int(p.size) for p in qnet.populations},
+            readout=readout, backend=backend, timings=timings, dtype=np.int64, metadata=metadata),
+        progress=progress,
+        directory=directory,
+    )
+
+
+def _in_batches(qnet: QuantizedNetwork, inputs: SpikeTrains, backend: str, batch_size: int, *,
+                record, progress: bool, directory: str | None) -> Activity:
+    import shutil
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    own_dir = backend == "cpp_standalone" and directory is None
+    if own_dir:
+        directory = tempfile.mkdtemp(prefix="biolstm_loihi_")
+    starts = range(0, inputs.n_samples, batch_size)
+    parts = []
+    try:
+        for start in tqdm(starts, desc=f"Loihi mode ({backend})", unit="batch", disable=not progress):
+            chunk = inputs.subset(slice(start, min(start + batch_size, inputs.n_samples)))
+            parts.append(simulate_quantized(qnet, chunk, backend, record=record, progress=False,
+                                            directory=directory))
+    finally:
+        if own_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+    return concatenate_activities(parts)
+
+
+def simulate_loihi(
+    spec_or_qnet: Any,
+    inputs: SpikeTrains,
+    backend: str = "numpy",
+    *,
+    chip: str = "loihi1",
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+    progress: bool = True,
+    directory: str | None = None,
+    batch_size: int | None = None,
+    **quantize_settings: Any,
+) -> Activity:
+    """Quantize a NetworkSpec for Loihi (unless given a QuantizedNetwork) and emulate it.
+
+    Parameters
+    ----------
+    spec_or_qnet : NetworkSpec or QuantizedNetwork
+    inputs : SpikeTrains
+    backend : {"numpy", "cython", "cpp_standalone"}
+    chip : str
+        Passed to :func:`biolstm.loihi.quantize.quantize`.
+    record, progress, directory, batch_size
+        As in :func:`simulate_quantized`.
+    **quantize_settings
+        Passed to the quantizer.
+
+    Returns
+    -------
+    Activity
+        As :func:`simulate_quantized`; ``metadata["quantized_network"]`` is the
+        QuantizedNetwork that ran.
+    """
+    if isinstance(spec_or_qnet, QuantizedNetwork):
+        if quantize_settings:
+            raise TypeError(f"quantizer settings {sorted(quantize_settings)} were given with an "
+                            f"already quantized network; quantize again instead")
+        qnet = spec_or_qnet
+    else:
+        try:
+            from biolstm.loihi.quantize import quantize
+        except ImportError as err:  # pragma: no cover - until the quantizer is merged
+            raise ImportError("the Loihi quantizer (biolstm.loihi.quantize) is not installed in this "
+                              "checkout; pass a QuantizedNetwork instead") from err
+        qnet = quantize(spec_or_qnet, chip=chip, **quantize_settings)
+    activity = simulate_quantized(qnet, inputs, backend, record=record, progress=progress,
+                                  directory=directory, batch_size=batch_size)
+    activity.metadata["quantized_network"] = qnet
+    return activity
