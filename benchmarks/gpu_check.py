@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     from biolstm.brian.backends import backend_status
     from biolstm.brian.compare import compare_activities
     from biolstm.fileio import atomic_write_text
-    from biolstm.perf.networks import smnist_shaped_inputs, smnist_shaped_network
+    from biolstm.examples import smnist_shaped_inputs, smnist_shaped_network
 
     status = backend_status(args.gpu_backend)
     print(f"{args.gpu_backend}: {status.state} {status.reason} {status.details}", flush=True)

@@ -35,7 +35,8 @@ import numpy as np
 
 from biolstm.brian.backends import backend_status
 from biolstm.loihi.emulate import simulate_quantized
-from biolstm.loihi.paper import PAPER, paper_network, random_paper_weights
+from biolstm.examples import random_paper_weights
+from biolstm.loihi.paper import PAPER, paper_network
 from biolstm.encoding import SpikeTrains
 from biolstm.fileio import atomic_write_text, atomic_writer
 

@@ -73,7 +73,8 @@ def main() -> int:
                              "automatic voltage-scale rule applies")
     args = parser.parse_args()
 
-    from biolstm.loihi.compare import compare_quantization, example_lif_pair
+    from biolstm.examples import example_lif_pair
+    from biolstm.loihi.compare import compare_quantization
 
     if args.demo:
         import pandas as pd

@@ -26,7 +26,7 @@ from biolstm.brian.compiled import CompiledNetwork, StructureError, evaluate, st
 from biolstm.brian.compare import compare_activities
 from biolstm.brian.runner import simulate
 from biolstm.encoding import SpikeTrains, poisson_spike_trains
-from biolstm.perf.networks import smnist_shaped_inputs, smnist_shaped_network
+from biolstm.examples import smnist_shaped_inputs, smnist_shaped_network
 from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
 
 
@@ -245,12 +245,12 @@ def test_replicated_evaluation_of_the_smnist_shaped_network_numpy():
 
 def test_batched_torch_reference_is_the_same_network():
     torch = pytest.importorskip("torch", reason="torch is not installed (make TORCH_SPEC= test)")
-    from biolstm.perf.torch_batched import BatchedTorchSimulator
+    from biolstm.train.snn import torch_activity
 
     spec = smnist_shaped_network(1)
     trains = smnist_shaped_inputs(3, seed=4, n_steps=120)
     want = simulate(spec, trains, "numpy", progress=False)
-    got = BatchedTorchSimulator(spec, dtype=torch.float64).simulate(trains, batch_size=2)
+    got = torch_activity(spec, trains, batch_size=2, dtype=torch.float64)
     for pop in ("lif", "ahp"):
         np.testing.assert_array_equal(got.spikes[pop], want.spikes[pop])
     np.testing.assert_allclose(got.readout, want.readout, rtol=1e-9, atol=1e-15)

@@ -22,7 +22,7 @@ from biolstm.brian.backends import backend_status
 from biolstm.encoding import SpikeTrains
 from biolstm.loihi.fixed_point import QuantizedNetwork
 
-from loihi_nets import ahp, lif, projection, readout
+from biolstm.examples import loihi_ahp as ahp, loihi_lif as lif, loihi_projection as projection, loihi_readout as readout
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV, WHY = genn.find_environment()
@@ -34,7 +34,7 @@ def _float_network():
     a delayed input projection: exercises the split by delay and both sample gates."""
     from brian2 import ms, volt
 
-    from biolstm.perf.networks import smnist_shaped_inputs, smnist_shaped_network
+    from biolstm.examples import smnist_shaped_inputs, smnist_shaped_network
     from biolstm.spec import Projection
 
     spec = smnist_shaped_network(seed=0, scale=0.2)

@@ -7,7 +7,8 @@ import pytest
 
 from biolstm.brian import simulate
 from biolstm.loihi.emulate import simulate_loihi, simulate_quantized
-from biolstm.loihi.compare import compare_quantization, example_lif_pair
+from biolstm.examples import example_lif_pair
+from biolstm.loihi.compare import compare_quantization
 
 
 def test_comparison_numbers_match_independent_runs(tmp_path):

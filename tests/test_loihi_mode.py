@@ -1,4 +1,4 @@
-"""Loihi mode: bit-exact against brian2-loihi and an integer reference of paper_model.md §1.4."""
+"""Loihi mode: bit-exact against brian2-loihi and an integer reference of docs/sources.md P1.4."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from biolstm.encoding import SpikeTrains
 from biolstm.loihi.emulate import LoihiModeError, simulate_quantized
 from biolstm.loihi.fixed_point import V_MAX, QuantizedNetwork, decay_int, effective_weight, wrap_signed
 
-from loihi_nets import ahp, lif, projection, readout
+from biolstm.examples import loihi_ahp as ahp, loihi_lif as lif, loihi_projection as projection, loihi_readout as readout
 
 # --------------------------------------------------------------------------------------
 # Bit-exact agreement with the PyPI peer brian2-loihi (LIF only; it has no compartments).
@@ -168,12 +168,12 @@ def test_brian2_loihi_floors_effective_weights_where_loihi_does_not():
 
 
 # --------------------------------------------------------------------------------------
-# The paper's two-compartment AHP network against an integer reference of paper_model.md §1.4.
+# The paper's two-compartment AHP network against an integer reference of docs/sources.md P1.4.
 # --------------------------------------------------------------------------------------
 
 
 def _paper_reference(w_in, w_rec, w_out, x, n_regular=140):
-    """paper_model.md §1.4 written out with numpy integers, one sample at a time.
+    """docs/sources.md P1.4 written out with numpy integers, one sample at a time.
 
     x: bool [S, T, 80]. Returns spikes bool [S, T, 240], output voltage [S, T, 10],
     aux voltage [S, T, 100], soma voltage [S, T, 240] (after reset).
@@ -221,7 +221,8 @@ def _paper_inputs(S, T, seed):
 
 
 def test_paper_network_matches_integer_reference_of_paper_model_1_4():
-    from biolstm.loihi.paper import paper_network, random_paper_weights
+    from biolstm.examples import random_paper_weights
+    from biolstm.loihi.paper import paper_network
 
     w_in, w_rec, w_out = random_paper_weights(seed=4)
     dense = _paper_inputs(3, 300, seed=5)
@@ -272,7 +273,7 @@ def test_single_ahp_neuron_aux_follows_its_spikes_one_step_later():
 
 
 # --------------------------------------------------------------------------------------
-# Edge cases of loihi.md §2a.
+# Edge cases of docs/sources.md L2a.
 # --------------------------------------------------------------------------------------
 
 
@@ -371,7 +372,8 @@ def test_invalid_quantized_values_are_errors_not_clips():
 
 @pytest.mark.slow
 def test_identical_integers_on_all_three_backends(tmp_path):
-    from biolstm.loihi.paper import paper_network, random_paper_weights
+    from biolstm.examples import random_paper_weights
+    from biolstm.loihi.paper import paper_network
 
     w_in, w_rec, w_out = random_paper_weights(seed=4)
     dense = _paper_inputs(2, 200, seed=6)
@@ -394,12 +396,12 @@ def test_identical_integers_on_all_three_backends(tmp_path):
 
 
 def test_imported_float_network_quantized_runs_exactly_as_the_chip():
-    """NetworkSpec (importer's conventions) -> quantize() -> Loihi mode == paper_model.md §1.4."""
+    """NetworkSpec (importer's conventions) -> quantize() -> Loihi mode == docs/sources.md P1.4."""
     pytest.importorskip("biolstm.loihi.quantize")
     from biolstm.loihi.emulate import simulate_loihi
-    from biolstm.loihi.paper import random_paper_weights
+    from biolstm.examples import random_paper_weights
 
-    from loihi_nets import paper_float_spec
+    from biolstm.examples import paper_float_spec
 
     w_in, w_rec, w_out = random_paper_weights(seed=8)
     spec = paper_float_spec(w_in, w_rec, w_out)

@@ -10,8 +10,9 @@ neuron, and how far the readouts moved; ``.table()`` and ``.plot()`` show them.
 :func:`simulate_loihi` (re-exported from :mod:`biolstm.loihi.emulate`) quantizes and
 emulates in one call; it is what ``biolstm eval ... --mode loihi`` runs.
 
-:func:`example_lif_pair` builds a small float network and its exact Loihi counterpart by
-hand (no quantizer needed), for the docs, tests and ``scripts/compare_quantization.py --demo``.
+:func:`biolstm.examples.example_lif_pair` builds a small float network and its exact Loihi
+counterpart by hand (no quantizer needed), for the docs, tests and
+``scripts/compare_quantization.py --demo``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from biolstm.loihi.emulate import simulate_loihi, simulate_quantized
 from biolstm.encoding import SpikeTrains
 from biolstm.loihi.fixed_point import QuantizedNetwork
 
-__all__ = ["QuantizationComparison", "compare_quantization", "simulate_loihi", "example_lif_pair"]
+__all__ = ["QuantizationComparison", "compare_quantization", "simulate_loihi"]
 
 
 @dataclass
@@ -255,84 +256,3 @@ def compare_quantization(
         loihi_activity = simulate_quantized(qnet, inputs, backend, progress=progress, batch_size=batch_size)
     return QuantizationComparison(float_activity, loihi_activity, qnet, labels,
                                   info={"backend": backend, "quantize_settings": dict(quantize_settings)})
-
-
-def example_lif_pair(seed: int = 0, n_samples: int = 40, n_steps: int = 200, *, weight_step: int = 1,
-                     p_high: float = 0.045, p_low: float = 0.03):
-    """A small 2-class LIF network as a float NetworkSpec and a hand-quantized Loihi version.
-
-    Two input halves (20 channels each) fire with probability ``p_high`` or ``p_low`` per
-    step depending on the class; 60 LIF neurons (30 listen mostly to each half, with
-    recurrent inhibition) drive 2 leaky readouts. The float weights are real numbers in
-    "mantissa units" ``w`` (volts ``w/127 * v_th``); the Loihi version rounds them to the
-    nearest multiple of ``weight_step`` (1 = 8-bit magnitude; 16 = 4 bits), exponent 0,
-    with the paper's neuron settings (decay_v 204, decay_u 4096, vth 127*64). The float
-    network uses the chip's effective time constant ``tau_m = -dt/ln(1 - 204/4096)``, so the
-    two differ by weight rounding and the chip's truncating arithmetic only. The weights are
-    set by construction, not trained.
-
-    Returns
-    -------
-    spec, qnet, inputs, labels
-    """
-    from brian2 import mV, ms
-
-    from biolstm.loihi.fixed_point import QuantizedPopulation, QuantizedProjection
-    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
-
-    rng = np.random.default_rng(seed)
-    n_in, n_hid, n_out = 40, 60, 2
-    w_in = np.zeros((n_in, n_hid), np.int64)
-    for half in (0, 1):
-        rows = slice(20 * half, 20 * half + 20)
-        cols = slice(30 * half, 30 * half + 30)
-        w_in[rows, cols] = rng.integers(20, 90, (20, 30)) * (rng.random((20, 30)) < 0.4)
-        other = slice(30 * (1 - half), 30 * (1 - half) + 30)
-        w_in[rows, other] = rng.integers(5, 30, (20, 30)) * (rng.random((20, 30)) < 0.3)
-    w_rec = -rng.integers(5, 40, (n_hid, n_hid)) * (rng.random((n_hid, n_hid)) < 0.1)
-    np.fill_diagonal(w_rec, 0)
-    w_out = np.zeros((n_hid, n_out), np.int64)
-    w_out[:30, 0], w_out[30:, 1] = rng.integers(40, 120, 30), rng.integers(40, 120, 30)
-    w_out[:30, 1], w_out[30:, 0] = -rng.integers(10, 60, 30), -rng.integers(10, 60, 30)
-
-    # float weights: real numbers around the integers; Loihi: rounded to the mantissa grid
-    w_in, w_rec, w_out = (np.where(w != 0, w + rng.uniform(-0.5, 0.5, w.shape), 0.0) for w in (w_in, w_rec, w_out))
-    step = int(weight_step)
-
-    def rounded(w):
-        return np.clip(step * np.rint(w / step), -256, 255).astype(np.int64)
-
-    v_th = 10 * mV
-    tau = -1 * ms / np.log(1 - 204 / 4096)
-    spec = NetworkSpec(
-        populations=[Population("hid", n_hid, "lif", {"tau_m": tau, "v_th": v_th}),
-                     Population("out", n_out, "li", {"tau_m": tau})],
-        inputs=[InputGroup("inp", n_in)],
-        projections=[Projection("in_hid", "inp", "hid", w_in / 127 * v_th),
-                     Projection("hid_hid", "hid", "hid", w_rec / 127 * v_th),
-                     Projection("hid_out", "hid", "out", w_out / 127 * v_th)],
-        readout=Readout("out", "v", "last"),
-        metadata={"name": "example_lif_pair", "loihi": {"volt_per_unit": {"hid": 0.01 / 8128, "out": 0.01 / 8128}}},
-    )
-
-    def proj(name, pre, post, w):
-        i, j = np.nonzero(w)
-        return QuantizedProjection(name, pre, post, i.astype(np.int64), j.astype(np.int64), w[i, j],
-                                   0, "mixed" if (w < 0).any() and (w > 0).any() else
-                                   ("inhibitory" if (w < 0).any() else "excitatory"), 8,
-                                   np.zeros(len(i), np.int64))
-
-    qnet = QuantizedNetwork(
-        "loihi1", 1e-3, {"inp": n_in},
-        [QuantizedPopulation("hid", n_hid, "lif", 4096, 204, 127, 1, 0.01 / 8128),
-         QuantizedPopulation("out", n_out, "li", 4096, 204, 2**17 - 1, 1, 0.01 / 8128, spiking=False)],
-        [proj("in_hid", "inp", "hid", rounded(w_in)), proj("hid_hid", "hid", "hid", rounded(w_rec)),
-         proj("hid_out", "hid", "out", rounded(w_out))],
-        readout=("out", "v", "last"),
-        conventions={"source": f"example_lif_pair: float w/127*v_th, mantissa = w rounded to a grid of {step}"},
-    )
-    labels = rng.integers(0, 2, n_samples)
-    prob = np.where(np.arange(n_in)[None, :] < 20, np.where(labels[:, None] == 0, p_high, p_low),
-                    np.where(labels[:, None] == 0, p_low, p_high))
-    dense = rng.random((n_samples, n_steps, n_in)) < prob[:, None, :]
-    return spec, qnet, SpikeTrains.from_dense({"inp": dense}), labels

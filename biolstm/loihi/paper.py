@@ -2,13 +2,13 @@
 
 Rao, Plank, Wild & Maass (arXiv 2107.03992) ran an LSNN of 140 LIF and 100 adaptive
 (two-compartment AHP) neurons with 10 non-spiking outputs on one Loihi core
-(``../shared/reference/paper_model.md`` §1, §3). :func:`paper_network` gives that
+(``docs/sources.md`` P1, P3). :func:`paper_network` gives that
 configuration as a :class:`~biolstm.loihi.fixed_point.QuantizedNetwork` from the three
 integer weight files, without a float round trip, so the Loihi mode can run it exactly as
 the chip did: decays 4096/204 (current/voltage), thresholds 127*64 and 508*64, aux
 compartment decay 5 and weight -96 * 2**(6-4) = -384, synapses into adaptive neurons with
 weight exponent 6 - thrAdaScale = 2, refractory delay 1, readout of the output voltage at
-the last step. :func:`random_paper_weights` draws weights with the shapes, density and sign
+the last step. :func:`biolstm.examples.random_paper_weights` draws weights with the shapes, density and sign
 structure of the published files (for tests and benchmarks; the real weights are not shipped).
 """
 
@@ -25,7 +25,7 @@ from biolstm.loihi.fixed_point import (
     QuantizedProjection,
 )
 
-__all__ = ["paper_network", "random_paper_weights", "PAPER"]
+__all__ = ["paper_network", "PAPER"]
 
 PAPER = {
     "n_inputs": 80,
@@ -41,7 +41,7 @@ PAPER = {
     "aux_decay_v": 5,
     "aux_weight_mant": 96,
 }
-"""Numbers of paper_model.md §1-§3."""
+"""Numbers of docs/sources.md P1-P3."""
 
 
 def _projection(name: str, pre: str, post: str, mant: np.ndarray, weight_exp: int) -> QuantizedProjection:
@@ -61,7 +61,7 @@ def _projection(name: str, pre: str, post: str, mant: np.ndarray, weight_exp: in
 
 def paper_network(w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray, *,
                   n_regular: int = 140, thr_ada_scale: int = 4, dt: float = 1e-3) -> QuantizedNetwork:
-    """The sMNIST LSNN exactly as the paper configured Loihi (paper_model.md §1.1-§1.4).
+    """The sMNIST LSNN exactly as the paper configured Loihi (docs/sources.md P1.1-P1.4).
 
     Parameters
     ----------
@@ -118,29 +118,4 @@ def paper_network(w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray, *,
     ]
     return QuantizedNetwork("loihi1", dt, {"inp": w_in.shape[0]}, pops, projections,
                             readout=("out", "v", "last"),
-                            conventions={"source": "paper_model.md §1 (LSNN integer weights, no rescaling)"})
-
-
-def random_paper_weights(seed: int = 0, *, density: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random integer weights with the published files' shapes and sign structure.
-
-    ``w_in`` [80, 240] (rows 0-1 zero), ``w_rec`` [240, 240] (zero diagonal; rows 0-58
-    inhibitory, the others excitatory), ``w_out`` [240, 10]; about ``density`` non-zeros,
-    magnitudes 1..255. Not trained: for tests and speed measurements only.
-    """
-    rng = np.random.default_rng(seed)
-    p = PAPER
-    n = p["n_regular"] + p["n_adaptive"]
-
-    def draw(shape, scale):
-        mag = np.clip(np.rint(rng.exponential(scale, shape)), 1, 255)
-        return np.where(rng.random(shape) < density, mag, 0).astype(np.int64)
-
-    w_in = draw((p["n_inputs"], n), 60) * rng.choice([-1, 1], (p["n_inputs"], n), p=[0.3, 0.7])
-    w_in[:2] = 0
-    w_rec = draw((n, n), 15)
-    w_rec[: p["n_inhibitory"]] = -np.clip(3 * w_rec[: p["n_inhibitory"]], 0, 255)
-    np.fill_diagonal(w_rec, 0)
-    w_out = draw((n, p["n_outputs"]), 150)
-    w_out[: p["n_inhibitory"]] *= -1
-    return w_in, w_rec, w_out
+                            conventions={"source": "docs/sources.md P1 (LSNN integer weights, no rescaling)"})

@@ -268,12 +268,17 @@ class TorchNetwork(nn.Module):
         scale of the first spiking population, i.e. its ``v_th``).
     detach_reset : bool
         Do not backpropagate through the membrane reset (common practice).
+    dtype : torch.dtype
+        dtype the weights are made in (float32 for training; :func:`torch_activity` makes
+        them in float64 so that inference matches Brian2's float64 arithmetic).
     """
 
     def __init__(self, spec: NetworkSpec, *, quantize: bool = False, gamma: float = 0.3,
-                 readout_scale: float | None = None, detach_reset: bool = True) -> None:
+                 readout_scale: float | None = None, detach_reset: bool = True,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.spec = spec
+        self._init_dtype = dtype
         self.quantize = quantize
         self.gamma = gamma
         self.detach_reset = detach_reset
@@ -311,8 +316,8 @@ class TorchNetwork(nn.Module):
             raise TorchConversionError(
                 f"projection '{proj.name}' starts at non-spiking population '{proj.pre}'")
         dense = proj.dense() / post.membrane_scale
-        self.weights[proj.name] = nn.Parameter(torch.tensor(dense, dtype=torch.float32))
-        self.register_buffer(f"mask_{proj.name}", torch.tensor(dense != 0, dtype=torch.float32))
+        self.weights[proj.name] = nn.Parameter(torch.tensor(dense, dtype=self._init_dtype))
+        self.register_buffer(f"mask_{proj.name}", torch.tensor(dense != 0, dtype=self._init_dtype))
         self.proj_names.append(proj.name)
 
     # -- weights ---------------------------------------------------------------------
@@ -582,7 +587,7 @@ def torch_activity(
     compared with one code path. Runs in float64 by default (Brian2 computes in
     float64), with the weights exactly as stored in the spec (no quantization).
     """
-    net = TorchNetwork(spec, quantize=False).to(dtype)
+    net = TorchNetwork(spec, quantize=False, dtype=dtype)  # weights made in dtype, not rounded via float32
     t0 = time.perf_counter()
     record = dict(record or {})
     S = inputs.n_samples
