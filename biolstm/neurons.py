@@ -10,7 +10,7 @@ Three spiking models and one non-spiking readout are defined here:
     membrane equation. This is the adaptive neuron of Rao, Plank, Wild & Maass
     (arXiv 2107.03992, Nature Machine Intelligence 2022) as the authors ran it on
     Loihi: an auxiliary compartment whose slowly decaying negative voltage is added
-    to the soma's input each step (``../shared/reference/paper_model.md`` §1.2, §1.4).
+    to the soma's input each step (``docs/sources.md`` P1.2, P1.4).
 ``alif``
     Adaptive-threshold LIF neuron as in LSNN (Bellec et al. 2018): the threshold is
     ``v_th + theta``; ``theta`` jumps by ``delta_theta`` at each spike and decays
@@ -39,7 +39,7 @@ exponential of area ``delta_I_ahp*tau_ahp``). The steady-state rate is then the
 self-consistent solution of ``f = f_LIF(I_ext - delta_I_ahp*f*tau_ahp)``; it has
 exactly one root because the left side rises and the right side falls with ``f``.
 
-*AHP-ALIF match (paper_model.md §1.4).* Filtered by the membrane
+*AHP-ALIF match (docs/sources.md P1.4).* Filtered by the membrane
 (``tau_m << tau_ahp``), an AHP current ``I_ahp`` shifts the voltage by
 ``-R_m*I_ahp``, which is the same as raising the threshold by ``R_m*I_ahp``. An ALIF
 neuron with ``tau_a = tau_ahp`` and ``delta_theta = R_m*delta_I_ahp`` therefore fires
@@ -171,7 +171,7 @@ class ALIFParams(LIFParams):
         """The ALIF neuron that fires like ``ahp`` when ``tau_m << tau_ahp``.
 
         Same membrane parameters, ``tau_a = tau_ahp`` and
-        ``delta_theta = R_m * delta_I_ahp`` (paper_model.md §1.4).
+        ``delta_theta = R_m * delta_I_ahp`` (docs/sources.md P1.4).
         """
         membrane = {f.name: getattr(ahp, f.name) for f in dataclasses.fields(LIFParams)}
         return cls(**membrane, tau_a=ahp.tau_ahp, delta_theta=ahp.R_m * ahp.delta_I_ahp)

@@ -54,7 +54,7 @@ def test_lsnn_chip_time_constants_round_back_to_the_papers_integers():
 
 
 def test_lsnn_adaptive_neuron_follows_the_paper_equations():
-    """One adaptive neuron, driven to spike at step 0, against paper_model.md §1.4 (float form)."""
+    """One adaptive neuron, driven to spike at step 0, against docs/sources.md P1.4 (float form)."""
     from brian2 import mV
 
     from biolstm.brian import simulate

@@ -1,4 +1,4 @@
-"""Placement and constraint checks, one test per Loihi rule (loihi.md §1, §2c, §4).
+"""Placement and constraint checks, one test per Loihi rule (docs/sources.md L1, L2c, L4).
 
 Every expected core count is derived by hand in the test from the chip's numbers.
 """
@@ -19,7 +19,7 @@ from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
 
 
 def memory_bits_by_hand(n_targets, bits=8):
-    """loihi.md §2c: groups of <= 64 targets, n*bits + 10 header bits, rounded up to 64-bit words."""
+    """docs/sources.md L2c: groups of <= 64 targets, n*bits + 10 header bits, rounded up to 64-bit words."""
     total = 0
     while n_targets > 0:
         g = min(64, n_targets)
@@ -31,7 +31,7 @@ def memory_bits_by_hand(n_targets, bits=8):
 def test_synapse_memory_model_matches_loihi_md_worked_example():
     lim = CoreLimits.of(load_chip("loihi1"), make_settings())
     got = synapse_memory_bits(np.array([64, 600, 1000, 112]), 8, lim)
-    # loihi.md §2c: 64 targets cost 576 bits; 600 targets cost 9*576 + 256 = 5440 bits
+    # docs/sources.md L2c: 64 targets cost 576 bits; 600 targets cost 9*576 + 256 = 5440 bits
     assert got.tolist()[:2] == [576, 5440]
     assert got.tolist() == [memory_bits_by_hand(n) for n in (64, 600, 1000, 112)]
 

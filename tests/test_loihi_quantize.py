@@ -26,7 +26,7 @@ def paper_delta_i():
 
 
 def paper_spec(seed=0):
-    """140 LIF + 100 AHP + 10 li with integer weights w_int/127*v_th (paper_model.md §1)."""
+    """140 LIF + 100 AHP + 10 li with integer weights w_int/127*v_th (docs/sources.md P1)."""
     rng = np.random.default_rng(seed)
 
     def ints(n, m):
@@ -84,7 +84,7 @@ def test_paper_network_gives_back_the_papers_integers():
 
 def test_decay_conventions_for_tau_20_steps():
     alpha = math.exp(-1 / 20)
-    # loihi.md §2a: tau = 20 steps gives 200 (nengo-loihi) and 204 (NxSDK int(4096/20))
+    # docs/sources.md L2a: tau = 20 steps gives 200 (nengo-loihi) and 204 (NxSDK int(4096/20))
     assert decay_from_retained(alpha, "nengo") == round(4095 * (1 - alpha)) == 200
     assert decay_from_retained(alpha, "nxsdk") == int(4096 / 20) == 204
     assert decay_from_retained(alpha, "exact") == 200  # 4096*0.04877 = 199.8
@@ -103,7 +103,7 @@ def lif_net(weights_units, vpu, **pop):
 
 @pytest.mark.parametrize("rounding, m93, m3", [
     # mixed 8-bit format: grid 2, so a mantissa is 2*R(units/64/2) with R the rounding:
-    # -93/2 = -46.5 and 3/2 = 1.5 (loihi.md §2b: Lava gives -94, brian2_loihi -92)
+    # -93/2 = -46.5 and 3/2 = 1.5 (docs/sources.md L2b: Lava gives -94, brian2_loihi -92)
     ("nearest_even", -92, 4),   # ties to even: -46, 2
     ("trunc", -92, 2),          # toward zero: -46, 1
     ("floor", -94, 2),          # toward -inf: -47, 1

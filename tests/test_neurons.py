@@ -83,7 +83,7 @@ def test_ahp_isis_lengthen_and_steady_rate_matches_quasi_static_rate():
 def test_ahp_and_matched_alif_agree_in_spike_count(tau_m, currents_pA):
     """ALIF with tau_a = tau_ahp, delta_theta = R_m*dI fires like the AHP neuron (5 %).
 
-    The match (paper_model.md section 1.4) needs the membrane to follow the slow AHP
+    The match (docs/sources.md P1.4) needs the membrane to follow the slow AHP
     current, i.e. tau_m small against both tau_ahp and the interspike interval.
     """
     ahp = AHPParams(tau_m=tau_m)
@@ -162,7 +162,7 @@ def test_paper_defaults_and_derived_constants():
     ahp = get_model("ahp").discrete(AHPParams(), 1 * ms)
     assert ahp.membrane_decay == pytest.approx(math.exp(-1 / 20))
     assert ahp.transition[1, 1] == pytest.approx(math.exp(-1 / 700))
-    # quasi-static threshold increase per spike ~ 0.24 v_th (paper_model.md section 1.4)
+    # quasi-static threshold increase per spike ~ 0.24 v_th (docs/sources.md P1.4)
     assert float(AHPParams().R_m * AHPParams().delta_I_ahp / AHPParams().v_th) == pytest.approx(0.24)
     assert get_model("ahp").compartments_on_loihi == 2
     assert get_model("lif").compartments_on_loihi == 1

@@ -15,7 +15,7 @@ def _events(dense):
 
 
 def test_thresholds_are_the_papers():
-    # paper_model.md §2: floor(linspace(0, 255, 40)) = 0, 6, 13, 19, ..., 248, 255
+    # docs/sources.md P2: floor(linspace(0, 255, 40)) = 0, 6, 13, 19, ..., 248, 255
     assert smnist.THRESHOLDS[:5].tolist() == [0, 6, 13, 19, 26]
     assert smnist.THRESHOLDS[-3:].tolist() == [241, 248, 255]
     assert len(smnist.THRESHOLDS) == 40

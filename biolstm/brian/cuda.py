@@ -2,7 +2,7 @@
 
 brian2cuda 1.0b1 (needs brian2 2.10.1, so Python >= 3.12) compiles a network into a
 CUDA program. Three things stop it on a machine like ours (CUDA 13 toolkit, no GPU;
-measured in ``../shared/reference/brian2_backends.md`` §2), and :func:`configure`
+measured in ``docs/sources.md`` B2), and :func:`configure`
 fixes each:
 
 1. **No GPU / no nvidia-smi.** brian2cuda asks ``nvidia-smi`` for the GPU and its

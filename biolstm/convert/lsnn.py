@@ -1,7 +1,7 @@
 """Import and export LSNN/Loihi-style integer weight files (Rao et al. 2022).
 
 The paper's trained network comes as three ``.npy`` files of integer-valued weights
-(``../shared/reference/paper_model.md`` §3):
+(``docs/sources.md`` P3):
 
 ========== ========== =============================================================
 file       shape      meaning
@@ -14,7 +14,7 @@ w_out.npy  (240, 10)  [neuron, output class]
 Each entry is an 8-bit magnitude with a sign (``|w| <= 255``); zero means no synapse.
 
 :func:`import_lsnn` builds the NetworkSpec that reproduces the chip's dynamics
-(paper_model.md §1.4) in biolstm's float models:
+(docs/sources.md P1.4) in biolstm's float models:
 
 * populations ``reg`` (lif, ``n_regular``), ``ada`` (ahp, the rest), ``out`` (li, 10);
   input group ``pixels`` (80 ports); readout ``out.v`` at the last step;

@@ -9,8 +9,8 @@ change the numbers and sources, and pass its path wherever a chip name is accept
 (``check(spec, chip="my_chip.json")``, ``biolstm check --chip my_chip.json``).
 
 Shipped chips: ``loihi1`` (Davies et al. 2018 and the tools that target it) and
-``loihi2`` (only what Intel and Lava have published; see ``../shared/reference/loihi.md``
-§1c).
+``loihi2`` (only what Intel and Lava have published; see ``docs/sources.md``
+L1c).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``estimate(placement, activity, model="davies2018"|"sanafe", calibration="smnist2021")
 -> EnergyReport``.
 
-Components (as NxSDK's energy probe splits a measured run, loihi.md §3d; Rao et al.'s
+Components (as NxSDK's energy probe splits a measured run, docs/sources.md L3d; Rao et al.'s
 notebooks read ``powerProfileStats.power['core'|'lakemont']['dynamic'|'static']``):
 
 ``neurocore_dynamic``
@@ -29,7 +29,7 @@ its source and whether it is fitted (``EnergyReport.figures``);
 Events are counted from an :class:`~biolstm.activity.Activity` (spikes per neuron and
 step, input spikes per step) and the placement's routes (which cores each neuron's
 spikes reach, how many synapses there, how many mesh hops away), and charged with the
-per-event figures of the chip file (loihi.md §3):
+per-event figures of the chip file (docs/sources.md L3):
 
 ``davies2018`` (Davies et al. 2018, Table 2, pre-silicon)
     ``E = 81*N_act + 52*N_inact + 23.6*S + 1.7*M + 3.0*H_ew + 4.0*H_ns`` pJ per step;
@@ -358,7 +358,7 @@ class EnergyReport:
     latency_parts_s : dict of str to float
         Per inference: ``neurocore`` (the per-event step time), ``sync`` (barrier) and
         ``x86`` (the embedded x86 cores' per-step management); they sum to the latency.
-        Host time is excluded, as in Rao et al.'s measurements (loihi.md §3d).
+        Host time is excluded, as in Rao et al.'s measurements (docs/sources.md L3d).
     figures : list of dict
         Every chip-level figure used: name, value, unit, source, whether fitted.
     counts : dict of str to float
@@ -568,7 +568,7 @@ def estimate(placement_or_report, activity, model: str = "davies2018", *, active
              counts: EventCounts | None = None) -> EnergyReport:
     """Energy, latency and EDP per inference of ``activity`` on a placed network.
 
-    Energy is reported in the four components of NxSDK's energy probe (loihi.md §3d):
+    Energy is reported in the four components of NxSDK's energy probe (docs/sources.md L3d):
 
     * ``neurocore_dynamic`` -- the per-event sum of ``model`` (module docstring): neuron
       updates, synaptic operations, spikes, messages and hops, and the mesh messages of

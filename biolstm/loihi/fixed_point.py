@@ -10,8 +10,7 @@ and delay limits) are read from the chip file ``biolstm/loihi/chips/loihi1.json`
 names the primary source of each, and the integer helpers (:func:`decay_int`,
 :func:`wrap_signed`, :func:`saturate`, :func:`effective_weight`) are defined here once.
 
-Conventions (Loihi 1, ``../shared/reference/loihi.md`` §2a-§2b and
-``paper_model.md`` §1.4), all values plain Python/numpy integers:
+Conventions (Loihi 1, ``docs/sources.md`` L2a-L2b and P1.4), all values plain Python/numpy integers:
 
 * decays are effective values in ``0..4096``: one step keeps
   ``x - sign(x)*floor(|x|*decay/4096)`` (truncation toward zero); ``decay_u = 4096``
@@ -299,7 +298,7 @@ class QuantizedNetwork:
     projections : list of QuantizedProjection
     readout : tuple of (population, variable, at) or None
     conventions : dict of str to str
-        The settings that differ between tools (loihi.md §7) with a description, so
+        The settings that differ between tools (docs/sources.md L7) with a description, so
         every report can state them.
     settings : dict
         All mapper settings used (:class:`~biolstm.loihi.settings.LoihiSettings`).

@@ -1,6 +1,6 @@
 """Loihi compartment forms of neuron models, derived from their exact one-step dynamics.
 
-A Loihi 1 compartment runs, each step (loihi.md §2a)::
+A Loihi 1 compartment runs, each step (docs/sources.md L2a)::
 
     u[t] = decay(u[t-1], decay_u) + q[t]          # q: this step's synaptic input
     v[t] = decay(v[t-1], decay_v) + u[t] + bias   # (+ aux[t] for an AHP neuron)
@@ -22,7 +22,7 @@ membrane variable), read off a :class:`biolstm.neurons.DiscreteModel` -- never r
   ``offset[v] + (alpha_v - 1)*v_reset`` per step;
 * an adaptive threshold (ALIF) has no Loihi 1 form; it is mapped onto the AHP form
   with the matched parameters (``tau_ahp = tau_a``, ``delta_I_ahp = delta_theta/R_m``,
-  paper_model.md §1.4) unless the setting ``alif="reject"`` says otherwise; a threshold
+  docs/sources.md P1.4) unless the setting ``alif="reject"`` says otherwise; a threshold
   variable that relaxes to a rest value (``dvt/dt = (vt0 - vt)/tau_t``, reset ``vt += d``)
   is the constant threshold ``vt0`` plus such an adaptation.
 """
@@ -117,7 +117,7 @@ class NeuronForm:
 def alif_as_ahp(alpha_v: float, alpha_theta: float, delta_theta: float, dt: float) -> tuple[float, float, str]:
     """Auxiliary-compartment numbers of the AHP neuron matched to an ALIF neuron.
 
-    The matched AHP neuron (paper_model.md §1.4, :meth:`ALIFParams.matched_to`) has the
+    The matched AHP neuron (docs/sources.md P1.4, :meth:`ALIFParams.matched_to`) has the
     ALIF membrane, ``tau_ahp = tau_a`` and ``R_m*delta_I_ahp = delta_theta``. Its exact
     one-step form comes from :func:`biolstm.neurons.get_model("ahp").discrete`.
 
@@ -150,7 +150,7 @@ def alif_as_ahp(alpha_v: float, alpha_theta: float, delta_theta: float, dt: floa
     note = (
         f"adaptive threshold (delta_theta = {delta_theta * 1e3:.4g} mV, tau_a = {tau_a * 1e3:.4g} "
         f"ms) mapped onto the two-compartment AHP form with tau_ahp = tau_a and "
-        f"R_m*delta_I_ahp = delta_theta (paper_model.md §1.4): the quasi-static threshold "
+        f"R_m*delta_I_ahp = delta_theta (docs/sources.md P1.4): the quasi-static threshold "
         f"increase is matched; firing agrees within a few % while interspike intervals are "
         f"long against tau_m = {tau_m * 1e3:.4g} ms"
     )
@@ -371,7 +371,7 @@ def form_from_population(pop, dt, *, alif: str = "ahp") -> NeuronForm:
         form.notes.insert(0, (
             f"ALIF mapped onto the two-compartment AHP form with tau_ahp = tau_a = "
             f"{float(params.tau_a) * 1e3:.4g} ms and delta_I_ahp = delta_theta/R_m = "
-            f"{float(params.delta_theta / params.R_m) * 1e12:.4g} pA (paper_model.md §1.4): the "
+            f"{float(params.delta_theta / params.R_m) * 1e12:.4g} pA (docs/sources.md P1.4): the "
             f"quasi-static threshold increase is matched; firing agrees within a few % while "
             f"interspike intervals are long against tau_m (biolstm.neurons)"
         ))

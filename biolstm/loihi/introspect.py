@@ -204,7 +204,7 @@ def _quantize_biases(values: np.ndarray, vpu: float, chip) -> tuple[np.ndarray, 
     """Per-compartment bias mantissa and exponent (Loihi's ``cxCfg`` bias, biasExp).
 
     The smallest exponent ``0..bias_exponent_max`` at which ``|round(b / 2**e)|`` fits the
-    mantissa, as nengo-loihi chooses it (loihi.md §2a); values beyond the largest bias
+    mantissa, as nengo-loihi chooses it (docs/sources.md L2a); values beyond the largest bias
     keep the largest exponent and an out-of-range mantissa (the caller reports them).
     """
     bmax, emax = int(chip.value("bias_mantissa_max")), int(chip.value("bias_exponent_max"))

@@ -2,7 +2,7 @@
 
 Every population is cut into contiguous pieces of equal size (the last one smaller),
 and pieces are put on cores (several small pieces may share a core); cores fill
-chips of ``cores_per_chip`` in order. A core's resources (loihi.md §1a, §2c, §4):
+chips of ``cores_per_chip`` in order. A core's resources (docs/sources.md L1a, L2c, L4):
 
 * **compartments** (C1): neurons x compartments per neuron (an AHP neuron is 2 on
   Loihi 1), at most ``2**(13 - delay_bits)`` when synapses into the core carry delays (C12);
@@ -20,7 +20,7 @@ chips of ``cores_per_chip`` in order. A core's resources (loihi.md §1a, §2c, �
 * **profiles** (C7-C9): distinct compartment profiles (decays, refractory, bias; an AHP
   neuron adds its auxiliary profile), threshold values and synapse formats.
 
-Splitting (loihi.md §5, without nengo-loihi's missing second pass): first each
+Splitting (docs/sources.md L5, without nengo-loihi's missing second pass): first each
 population is split until compartments, input axons and synaptic memory fit; then each
 source population is split until every piece's output axons fit *given the targets'
 splits* (repeated until nothing changes, since a recurrent population is its own

@@ -1,4 +1,4 @@
-"""Mapper settings: the choices on which published tools disagree (loihi.md §7).
+"""Mapper settings: the choices on which published tools disagree (docs/sources.md L7).
 
 Every choice is a field of :class:`LoihiSettings` with a documented default, and
 every report states the settings it used. Pass them as keyword arguments:
@@ -38,7 +38,7 @@ class LoihiSettings:
     Attributes
     ----------
     weight_rounding : {"nearest_even", "trunc", "floor"}
-        How weight mantissas are rounded (loihi.md §2b, §7.5). ``nearest_even``
+        How weight mantissas are rounded (docs/sources.md L2b, L7). ``nearest_even``
         (default): nengo-loihi, round to nearest, ties to even, the smallest error.
         ``trunc``: brian2_loihi, toward zero. ``floor``: Lava, toward minus infinity.
     tau_to_decay : {"nengo", "nxsdk", "exact"}
@@ -56,7 +56,7 @@ class LoihiSettings:
         ``auto`` (default): a projection whose weights all have one sign uses the
         excitatory or inhibitory format (8-bit magnitude); a mixed-sign projection is
         stored as two formats, one per sign, as Rao et al. did on Loihi
-        (paper_model.md §1.3; ``sign_mode="split"`` in the result). ``mixed``: one
+        (docs/sources.md P1.3; ``sign_mode="split"`` in the result). ``mixed``: one
         mixed-sign format per projection (sign bit takes the LSB: even mantissas,
         -256..254).
     weight_bits : int or mapping of projection name to int
@@ -64,7 +64,7 @@ class LoihiSettings:
     alif : {"ahp", "reject"}
         Adaptive-threshold (ALIF) populations have no Loihi 1 hardware form. ``ahp``
         (default): map them onto the two-compartment AHP neuron with
-        ``tau_ahp = tau_a`` and ``delta_I_ahp = delta_theta / R_m`` (paper_model.md §1.4;
+        ``tau_ahp = tau_a`` and ``delta_I_ahp = delta_theta / R_m`` (docs/sources.md P1.4;
         firing rates agree within a few percent while interspike intervals are long
         against ``tau_m``, see biolstm.neurons), and say so in every report.
         ``reject``: report them as not mappable.
@@ -76,7 +76,7 @@ class LoihiSettings:
         Power of two 1..128 by which the automatic rule refines the voltage scale of AHP
         populations (their threshold mantissa becomes this many times the LIF rule's;
         incoming weights keep their mantissas, one exponent step per factor 2). Default
-        4, Rao et al.'s ``thrAdaScale`` (threshold 508, paper_model.md §1.2): the aux
+        4, Rao et al.'s ``thrAdaScale`` (threshold 508, docs/sources.md P1.2): the aux
         compartment's per-spike jump then spans 4x more integer units, so Loihi's
         truncating decay (one unit per step below ``4096/decayV`` units) shortens the
         AHP current less. 1 gives the LIF rule. Not used when ``volt_per_unit`` or the
@@ -124,7 +124,7 @@ class LoihiSettings:
             if b not in (1, 2, 3, 4, 5, 6, 8):
                 raise SettingsError(
                     f"setting weight_bits={b!r}: Loihi weight mantissas have 1, 2, 3, 4, 5, 6 "
-                    f"or 8 bits (7 is not representable, loihi.md §2b)"
+                    f"or 8 bits (7 is not representable, docs/sources.md L2b)"
                 )
         k = self.ahp_threshold_scale
         if not (isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 128 and k & (k - 1) == 0):

@@ -15,7 +15,7 @@ Data
 Pixels are always returned as ``uint8 [N, 784]`` (row-major 28x28) and labels as
 ``int64 [N]``.
 
-Encoding (``../shared/reference/paper_model.md`` §2)
+Encoding (``docs/sources.md`` P2)
 ---------------------------------------------------
 80 input channels, 840 steps per sample (784 pixel steps, then 56 cue steps):
 
@@ -150,7 +150,7 @@ def encode_dense(pixels: np.ndarray) -> np.ndarray:
     ----------
     pixels : array, shape (N, 784) or (N, 28, 28), integer values 0..255
 
-    See the module docstring for the exact rule (paper_model.md §2).
+    See the module docstring for the exact rule (docs/sources.md P2).
     """
     p = _check_pixels(pixels).astype(np.int16)
     n = len(p)
@@ -492,7 +492,7 @@ def official_test_subset(n: int | None, path: str | Path | None = None, seed: in
 
 
 # --------------------------------------------------------------------------------------
-# The network (paper_model.md §1): 140 regular + 100 adaptive neurons, 10 leaky readouts
+# The network (docs/sources.md P1): 140 regular + 100 adaptive neurons, 10 leaky readouts
 # --------------------------------------------------------------------------------------
 
 
