@@ -7,7 +7,9 @@
   NetworkSpec an LSNN importer makes from them;
 * :func:`example_lif_pair`: a small 2-class LIF network and its hand-quantized Loihi version;
 * :func:`loihi_projection`, :func:`loihi_lif`, :func:`loihi_ahp`, :func:`loihi_readout`:
-  building blocks of hand-made :class:`~biolstm.loihi.fixed_point.QuantizedNetwork` s.
+  building blocks of hand-made :class:`~biolstm.loihi.fixed_point.QuantizedNetwork` s;
+* :func:`small_network`, :func:`small_inputs`: the small float network (refractory LIF, AHP,
+  readout, a delayed projection) and Poisson inputs the runner and code-generation tests share.
 
 Random networks with the shape of the paper's sMNIST network:
 
@@ -46,6 +48,8 @@ __all__ = [
     "loihi_lif",
     "loihi_ahp",
     "loihi_readout",
+    "small_network",
+    "small_inputs",
 ]
 
 SMNIST_STEPS = 840
@@ -343,3 +347,40 @@ def paper_float_spec(w_in, w_rec, w_out, n_regular=140):
         readout=Readout("out"),
         metadata={"loihi": {"volt_per_unit": {"reg": 0.01 / 8128, "ada": 0.01 / 32512, "out": 0.01 / 8128}}},
     )
+
+
+def small_network(seed: int = 3, scale_w: float = 1.0) -> NetworkSpec:
+    """25 neurons: 12 refractory LIF (t_ref 3 ms), 10 AHP, 3 leaky readouts, 6 inputs, one
+    projection with a 2 ms delay; random weights (mV) times ``scale_w``."""
+    from brian2 import mV, ms, pA
+
+    rng = np.random.default_rng(seed)
+    return NetworkSpec(
+        populations=[Population("reg", 12, "lif", {"t_ref": 3 * ms}),
+                     Population("ada", 10, "ahp", {"delta_I_ahp": 40 * pA}),
+                     Population("out", 3, "li")],
+        inputs=[InputGroup("inp", 6)],
+        projections=[
+            Projection("in_reg", "inp", "reg", scale_w * rng.uniform(0, 7, (6, 12)) * mV),
+            Projection("in_ada", "inp", "ada", scale_w * rng.uniform(0, 9, (6, 10)) * mV),
+            Projection("reg_ada", "reg", "ada", scale_w * rng.normal(0, 3, (12, 10)) * mV, delay=2 * ms),
+            Projection("ada_reg", "ada", "reg", scale_w * rng.normal(0, 3, (10, 12)) * mV),
+            Projection("ada_ada", "ada", "ada", scale_w * rng.normal(0, 2, (10, 10)) * mV),
+            Projection("reg_out", "reg", "out", scale_w * rng.normal(0, 1, (12, 3)) * mV),
+            Projection("ada_out", "ada", "out", scale_w * rng.normal(0, 1, (10, 3)) * mV),
+        ],
+        readout=Readout("out"),
+    )
+
+
+def small_inputs(n_samples: int = 3, n_steps: int = 120, seed: int = 5) -> SpikeTrains:
+    """Poisson input (80 Hz, 6 channels, 1 ms steps) for :func:`small_network`; the last 6
+    steps of sample 0 drive every channel, so spikes are in flight at the sample boundary."""
+    from brian2 import Hz, ms
+
+    from biolstm.encoding import poisson_spike_trains
+
+    trains = poisson_spike_trains("inp", 6, 80 * Hz, n_steps, 1 * ms, n_samples, seed)
+    dense = trains.dense("inp")
+    dense[0, -6:, :] = True
+    return SpikeTrains.from_dense({"inp": dense})

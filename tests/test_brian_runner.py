@@ -7,34 +7,12 @@ from brian2 import Hz, mV, ms, pA
 import biolstm.brian.backends as backends
 from biolstm.brian import BackendUnavailableError, backend_status, require_backend, simulate
 from biolstm.encoding import InputError, SpikeTrains, poisson_spike_trains
+from biolstm.examples import small_inputs, small_network
 from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
 
 
-def network(seed=3):
-    rng = np.random.default_rng(seed)
-    return NetworkSpec(
-        populations=[Population("reg", 12, "lif", {"t_ref": 3 * ms}),
-                     Population("ada", 10, "ahp", {"delta_I_ahp": 40 * pA}),
-                     Population("out", 3, "li")],
-        inputs=[InputGroup("inp", 6)],
-        projections=[
-            Projection("in_reg", "inp", "reg", rng.uniform(0, 7, (6, 12)) * mV),
-            Projection("in_ada", "inp", "ada", rng.uniform(0, 9, (6, 10)) * mV),
-            Projection("reg_ada", "reg", "ada", rng.normal(0, 3, (12, 10)) * mV, delay=2 * ms),
-            Projection("ada_reg", "ada", "reg", rng.normal(0, 3, (10, 12)) * mV),
-            Projection("ada_ada", "ada", "ada", rng.normal(0, 2, (10, 10)) * mV),
-            Projection("reg_out", "reg", "out", rng.normal(0, 1, (12, 3)) * mV),
-            Projection("ada_out", "ada", "out", rng.normal(0, 1, (10, 3)) * mV),
-        ],
-        readout=Readout("out"),
-    )
-
-
-def inputs(n_samples=3, n_steps=120, seed=5):
-    trains = poisson_spike_trains("inp", 6, 80 * Hz, n_steps, 1 * ms, n_samples, seed)
-    dense = trains.dense("inp")
-    dense[0, -6:, :] = True  # strong drive at the end of sample 0: spikes in flight at the boundary
-    return SpikeTrains.from_dense({"inp": dense})
+network = small_network  # the shared small network (biolstm.examples)
+inputs = small_inputs
 
 
 def numpy_reference(spec, trains):
@@ -112,18 +90,17 @@ def test_each_sample_of_a_batch_equals_running_it_alone():
         np.testing.assert_array_equal(alone.readout[0], batch.readout[s])
 
 
-@pytest.mark.slow
-def test_identical_spike_trains_on_all_three_backends(tmp_path):
+def test_identical_spike_trains_on_every_backend(backend, tmp_path):
+    """``backend`` (tests/conftest.py): numpy, and cython and cpp_standalone as slow tests."""
     spec, trains = network(), inputs(n_samples=2, n_steps=100)
-    results = {b: simulate(spec, trains, b, progress=False, directory=str(tmp_path / b) if b == "cpp_standalone" else None)
-               for b in ("numpy", "cython", "cpp_standalone")}
-    reference = results["numpy"]
+    reference = simulate(spec, trains, "numpy", progress=False)
     assert reference.total_spikes() > 100
-    for backend in ("cython", "cpp_standalone"):
-        for pop in ("reg", "ada"):
-            np.testing.assert_array_equal(results[backend].spikes[pop], reference.spikes[pop])
-        np.testing.assert_allclose(results[backend].readout, reference.readout, rtol=1e-9, atol=1e-15)
-        assert results[backend].backend == backend
+    result = simulate(spec, trains, backend, progress=False,
+                      directory=str(tmp_path / backend) if backend == "cpp_standalone" else None)
+    for pop in ("reg", "ada"):
+        np.testing.assert_array_equal(result.spikes[pop], reference.spikes[pop])
+    np.testing.assert_allclose(result.readout, reference.readout, rtol=1e-9, atol=1e-15)
+    assert result.backend == backend
 
 
 def test_activity_summaries():

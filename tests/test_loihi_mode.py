@@ -370,8 +370,8 @@ def test_invalid_quantized_values_are_errors_not_clips():
         _one_neuron(broken, [1], dense, 3)
 
 
-@pytest.mark.slow
-def test_identical_integers_on_all_three_backends(tmp_path):
+def test_identical_integers_on_every_backend(backend, tmp_path):
+    """``backend`` (tests/conftest.py): numpy, and cython and cpp_standalone as slow tests."""
     from biolstm.examples import random_paper_weights
     from biolstm.loihi.paper import paper_network
 
@@ -380,9 +380,8 @@ def test_identical_integers_on_all_three_backends(tmp_path):
     trains = SpikeTrains.from_dense({"inp": dense})
     qnet = paper_network(w_in, w_rec, w_out)
     record = {"ada": (["a", "v", "u"], [0, 5, 99])}
-    results = {b: simulate_quantized(qnet, trains, b, progress=False, record=record,
-                                     directory=str(tmp_path / b) if b == "cpp_standalone" else None)
-               for b in ("numpy", "cython", "cpp_standalone")}
+    results = {backend: simulate_quantized(qnet, trains, backend, progress=False, record=record,
+                                           directory=str(tmp_path / backend) if backend == "cpp_standalone" else None)}
     z_ref, out_ref, a_ref, _ = _paper_reference(w_in, w_rec, w_out, dense)
     for backend, act in results.items():
         assert act.backend == backend

@@ -1,0 +1,68 @@
+"""Shared fixtures of the test suite.
+
+* ``backend``: every Brian2 CPU backend a test should pass on -- ``numpy`` always,
+  ``cython`` and ``cpp_standalone`` marked slow (they compile);
+* ``simulator``: every simulator of a float NetworkSpec that the README says computes the
+  same network -- the Brian2 runner (``biolstm.brian.simulate``), the compiled batches
+  (``biolstm.brian.evaluate`` with copies side by side) and torch
+  (``biolstm.train.snn.torch_activity`` in float64). The Loihi emulation runs the *integer*
+  network and is checked against its own integer reference (tests/test_loihi_mode.py, over
+  ``backend``);
+* ``small_network`` / ``small_inputs``: the small network and inputs the runner and
+  code-generation tests share (:mod:`biolstm.examples`; the paper-shaped networks and the
+  hand-made Loihi networks live there too).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from biolstm import examples
+
+BACKENDS = ["numpy",
+            pytest.param("cython", marks=pytest.mark.slow),
+            pytest.param("cpp_standalone", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """A Brian2 CPU backend name."""
+    return request.param
+
+
+def _runner(spec, trains):
+    from biolstm.brian import simulate
+
+    return simulate(spec, trains, "numpy", progress=False)
+
+
+def _compiled(spec, trains):
+    from biolstm.brian import evaluate
+
+    return evaluate(spec, trains, "numpy", replicas=2, progress=False)
+
+
+def _torch(spec, trains):
+    torch = pytest.importorskip("torch", reason="torch is not installed (make TORCH_SPEC= test)")
+    from biolstm.train.snn import torch_activity
+
+    return torch_activity(spec, trains, batch_size=2, dtype=torch.float64)
+
+
+SIMULATORS = {"brian2_runner": _runner, "compiled_batches": _compiled, "torch": _torch}
+
+
+@pytest.fixture(params=list(SIMULATORS))
+def simulator(request):
+    """``(name, simulate)`` with ``simulate(spec, trains) -> Activity``."""
+    return request.param, SIMULATORS[request.param]
+
+
+@pytest.fixture
+def small_network():
+    return examples.small_network
+
+
+@pytest.fixture
+def small_inputs():
+    return examples.small_inputs
