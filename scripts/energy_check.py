@@ -83,7 +83,7 @@ def smnist_case(samples: int):
     """Shipped sMNIST network: (spec, activity, inputs, report)."""
     from biolstm.loihi.check import check
     from biolstm.tasks import smnist
-    from biolstm.tasks.smnist_eval import load_weights, simulate_smnist, test_data
+    from biolstm.workflows.smnist_eval import load_weights, simulate_smnist, test_data
 
     spec = load_weights(None)
     data = test_data("default", samples=samples, seed=0)

@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     from biolstm.convert.nir_export import to_nir
     from biolstm.fileio import atomic_write_text
     from biolstm.tasks import smnist
-    from biolstm.tasks.smnist_eval import test_data
+    from biolstm.workflows.smnist_eval import test_data
 
     spec = lif_network()
     graph = to_nir(spec)
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
         runs[f"snntorch_{label}_s"] = time.perf_counter() - t0
         results[label] = {"out_shift_0": compare(ref, spikes, 0), "out_shift_1": compare(ref, spikes, 1)}
 
-    from biolstm.tasks.smnist_eval import bundled_network_path
+    from biolstm.workflows.smnist_eval import bundled_network_path
     from biolstm.spec import NetworkSpec
 
     ahp_graph = to_nir(NetworkSpec.load(bundled_network_path()))

@@ -196,7 +196,7 @@ def _evaluate_and_write(args, mnist, train_data, val_data, status, best_model) -
     from biolstm.brian import evaluate as brian_evaluate
     from biolstm.loihi.emulate import simulate_loihi
     from biolstm.loihi.quantize import threshold_scale_hint
-    from biolstm.tasks import smnist_eval as ev
+    from biolstm.workflows import smnist_eval as ev
     from biolstm.train.lstm import measure_inference_time
     from biolstm.train.snn import torch_activity
     from biolstm.train.trainer import load_checkpoint

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from biolstm.fileio import atomic_writer  # noqa: E402
 from biolstm.tasks import smnist  # noqa: E402
-from biolstm.tasks import smnist_eval as ev  # noqa: E402
+from biolstm.workflows import smnist_eval as ev  # noqa: E402
 from biolstm.loihi.quantize import threshold_scale_hint  # noqa: E402
 from biolstm.train.config import TrainConfig  # noqa: E402
 

@@ -70,7 +70,7 @@ def _assert_identical(a: NetworkSpec, b: NetworkSpec) -> None:
 
 
 def _digits(n=2):
-    from biolstm.tasks.smnist_eval import test_data
+    from biolstm.workflows.smnist_eval import test_data
 
     return test_data("default", n, seed=3)
 
@@ -109,7 +109,7 @@ def test_round_trip_is_exact_for_every_model(model, step_delay, tmp_path):
 @pytest.mark.parametrize("model", ["lif", "ahp"])
 def test_nir_numbers_alone_give_the_same_spikes_in_brian2(model):
     """Strip biolstm's metadata (as another tool might write the graph): same spikes on test digits."""
-    from biolstm.tasks.smnist_eval import simulate_smnist
+    from biolstm.workflows.smnist_eval import simulate_smnist
 
     spec = _spec(model)
     graph = to_nir(spec)
@@ -133,7 +133,7 @@ def test_nir_numbers_alone_give_the_same_spikes_in_brian2(model):
 
 def test_bundled_network_round_trip_same_spikes(tmp_path):
     """The network `biolstm eval smnist` uses by default: .npz -> .nir -> spec, exact, same spikes."""
-    from biolstm.tasks.smnist_eval import bundled_network_path, load_weights, simulate_smnist
+    from biolstm.workflows.smnist_eval import bundled_network_path, load_weights, simulate_smnist
 
     spec = NetworkSpec.load(bundled_network_path())
     path = write_nir(spec, tmp_path / "net.nir")
@@ -378,7 +378,7 @@ def test_convert_command_round_trips_and_refuses(tmp_path, capsys):
 
 
 def test_eval_weights_accepts_nir_and_reports_bad_files(tmp_path):
-    from biolstm.tasks.smnist_eval import EvalError, load_weights
+    from biolstm.workflows.smnist_eval import EvalError, load_weights
 
     path = write_nir(_spec("ahp"), tmp_path / "net.nir")
     _assert_identical(load_weights(path), _spec("ahp"))

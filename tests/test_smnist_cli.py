@@ -8,7 +8,7 @@ import pytest
 
 from biolstm.cli import main
 from biolstm.tasks import smnist
-from biolstm.tasks import smnist_eval as ev
+from biolstm.workflows import smnist_eval as ev
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def _small_trained_net(seed=0):
 
 def test_brian2_reproduces_the_trained_torch_model():
     from biolstm.brian import simulate
-    from biolstm.tasks.smnist_eval import agreement
+    from biolstm.workflows.smnist_eval import agreement
     from biolstm.train.snn import torch_activity
 
     net = _small_trained_net()

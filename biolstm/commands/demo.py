@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from biolstm.fileio import atomic_writer, default_output_dir
-    from biolstm.tasks import smnist_eval as ev
+    from biolstm.workflows import smnist_eval as ev
 
     try:
         from biolstm.loihi.chips import load_chip

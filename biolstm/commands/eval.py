@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         from biolstm.commands import eval_babi
 
         return eval_babi.run(args)
-    from biolstm.tasks import smnist_eval as ev
+    from biolstm.workflows import smnist_eval as ev
 
     # errors about the weights, data or options reach biolstm.cli.main, which prints them
     if args.loihi:

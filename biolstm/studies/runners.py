@@ -378,7 +378,8 @@ SMNIST_NETWORK_DEFAULTS = {
                  metrics=("rates", "accuracy", "network_size"))
 def smnist_network_run(params: dict, seed: int) -> RunOutput:
     """The sMNIST network (bundled trained weights, or random and scaled) on test digits."""
-    from biolstm.tasks import smnist, smnist_eval
+    from biolstm.tasks import smnist
+    from biolstm.workflows import smnist_eval
 
     if params["weights"] == "bundled":
         if params["scale"] != 1.0:
