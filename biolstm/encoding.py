@@ -8,8 +8,6 @@ same number of steps. Each sample is simulated from the reset state.
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -17,6 +15,7 @@ import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import have_same_dimensions
 
+from biolstm.errors import BiolstmError
 from biolstm.spec import NetworkSpec, SpecError
 
 __all__ = ["SpikeTrains", "InputError", "poisson_spike_trains"]

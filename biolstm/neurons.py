@@ -60,8 +60,6 @@ paper's networks are scale-free in voltage; we take ``v_th = 10 mV`` and
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -73,6 +71,8 @@ import sympy
 from brian2 import Equations, Mohm, Quantity, mV, ms, pA, second
 from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import get_dimensions, get_unit, have_same_dimensions
+
+from biolstm.errors import BiolstmError
 
 __all__ = [
     "LIFParams",

@@ -27,8 +27,6 @@ preferences afterwards.
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import contextlib
 import importlib
 import importlib.util
@@ -40,6 +38,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from biolstm.errors import BiolstmError
 
 __all__ = [
     "BACKENDS",

@@ -38,8 +38,6 @@ processes and survives Brian2's device being reset.
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import contextlib
 import hashlib
 import json
@@ -59,6 +57,7 @@ from biolstm.activity import Activity, sorted_events
 from biolstm.brian.backends import STANDALONE_BACKENDS, activated, require_backend
 from biolstm.brian.runner import _reset_code, assemble_network
 from biolstm.encoding import SpikeTrains
+from biolstm.errors import BiolstmError
 from biolstm.fileio import atomic_write_text
 from biolstm.spec import NetworkSpec
 

@@ -15,14 +15,14 @@ L1c).
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from biolstm.errors import BiolstmError
 
 __all__ = ["ChipError", "Chip", "EnergyModel", "load_chip", "available_chips", "CHIP_DIR"]
 

@@ -29,14 +29,13 @@ membrane variable), read off a :class:`biolstm.neurons.DiscreteModel` -- never r
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from brian2 import Mohm, second, volt
 
+from biolstm.errors import BiolstmError
 from biolstm.neurons import AHPParams, DiscreteModel, get_model
 
 __all__ = ["FormError", "NeuronForm", "form_from_discrete", "form_from_population", "alif_as_ahp",

@@ -53,8 +53,6 @@ This is not a security sandbox: only check scripts you would run yourself.
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import collections
 import json
 import os
@@ -68,6 +66,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from biolstm.errors import BiolstmError
 
 __all__ = ["IntrospectionError", "read_brian_file", "check_brian_file", "TIMEOUT_S", "PROGRESS_PREFIX"]
 

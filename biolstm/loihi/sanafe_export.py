@@ -32,8 +32,6 @@ are refused.
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from biolstm.errors import BiolstmError
 from biolstm.fileio import atomic_write_text
 from biolstm.loihi.placement import Placement
 

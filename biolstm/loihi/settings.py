@@ -7,10 +7,10 @@ every report states the settings it used. Pass them as keyword arguments:
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
+
+from biolstm.errors import BiolstmError
 
 __all__ = ["LoihiSettings", "SettingsError", "make_settings", "SETTING_CHOICES"]
 

@@ -13,10 +13,10 @@ records: which object, which rule, the value, the limit and a concrete fix. The
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
+
+from biolstm.errors import BiolstmError
 
 __all__ = ["Violation", "LoihiLimitError", "format_violations"]
 

@@ -34,8 +34,6 @@ The class is read from the readout units' voltage at the last step (839).
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import gzip
 import math
 import io
@@ -44,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from biolstm.errors import BiolstmError
 
 __all__ = [
     "N_CHANNELS",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 from dataclasses import dataclass
+
+from biolstm.errors import BiolstmError
 
 __all__ = ["TrainConfig", "TrainError", "SPIKING_MODELS", "TrainConfigDefaults"]
 

@@ -25,8 +25,6 @@ Optionally the weights are rounded in the forward pass to the paper's 8-bit grid
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -36,6 +34,7 @@ import torch
 from torch import nn
 
 from biolstm.activity import Activity, sorted_events
+from biolstm.errors import BiolstmError
 from biolstm.spec import NetworkSpec, Population, Projection
 
 __all__ = [

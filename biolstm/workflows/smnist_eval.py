@@ -5,8 +5,6 @@ Shared by ``biolstm eval smnist``, ``biolstm demo`` and ``scripts/smnist_results
 
 from __future__ import annotations
 
-from biolstm.errors import BiolstmError
-
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from biolstm.errors import BiolstmError
 from biolstm.tasks import smnist
 
 __all__ = [
