@@ -227,3 +227,12 @@ def test_mnist_accuracy_before_and_after(mnist_mlp):
     # the numpy IF reference gives the same readout (independent of the torch simulator)
     ref = if_reference(conv, x[:50], STEPS)
     np.testing.assert_allclose(ref["output"], out[:50], rtol=1e-9, atol=1e-9)
+
+
+def test_converted_spec_fits_loihi_without_leak():
+    """The converted neurons have no leak: Loihi decayV 0 (pure integrators), and the spec fits."""
+    from biolstm.loihi.check import check
+
+    report = check(_hand_model().spec, chip="loihi1")
+    assert report.ok, report.to_text()
+    assert (report.qnet.parameters_table()["decay_v"] == 0).all()

@@ -42,7 +42,7 @@ rate. ``max_rate`` below 1 keeps neurons in the nearly linear part (at the cost 
 steps per sample); :func:`if_reference` runs the same weights with either reset to
 measure the effect (``scripts/relu_conversion.py``).
 
-**Neurons.** Hidden layers are ``lif`` with ``tau_m = 1e16*dt`` (no leak: the one-step
+**Neurons.** Hidden layers are ``lif`` with ``tau_m = 1e18*dt`` (no leak: the one-step
 decay ``exp(-dt/tau_m)`` is 1 in float64, Loihi decayV 0), ``v_th`` (default 10 mV),
 ``v_reset = 0``, no refractory step. The readout is ``li`` with the same ``tau_m``, i.e. a
 pure integrator (the paper's bAbI readout integrates likewise in its last steps), read at
@@ -76,8 +76,8 @@ __all__ = [
     "NO_LEAK_STEPS",
 ]
 
-NO_LEAK_STEPS = 1e16
-"""``tau_m`` of the converted neurons in steps: ``exp(-1/1e16)`` is 1.0 in float64 (no leak)."""
+NO_LEAK_STEPS = 1e18
+"""``tau_m`` of the converted neurons in steps: ``exp(-1/1e18)`` is 1.0 in float64 (no leak; any value above 2**54 would do)."""
 
 
 class ReLUConversionError(BiolstmError, ValueError):
