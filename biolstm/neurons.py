@@ -85,7 +85,14 @@ __all__ = [
     "get_model",
     "lif_rate",
     "ModelError",
+    "NO_LEAK_STEPS",
 ]
+
+NO_LEAK_STEPS = 1e18
+"""``tau_m`` in steps of ``dt`` for a neuron without leak: ``exp(-1/1e18)`` is 1.0 in float64
+(any value above ``2**54`` would do), so the exact one-step form keeps the membrane unchanged
+and the Loihi quantizer gives decayV 0 (a pure integrator). Used by the rate-coded layers of
+:mod:`biolstm.convert.relu_mlp`."""
 
 
 class ModelError(BiolstmError, ValueError):

@@ -236,3 +236,13 @@ def test_converted_spec_fits_loihi_without_leak():
     report = check(_hand_model().spec, chip="loihi1")
     assert report.ok, report.to_text()
     assert (report.qnet.parameters_table()["decay_v"] == 0).all()
+
+
+def test_output_steps_equal_shorter_runs():
+    """The regular code does not depend on the run length: step t of a long run is a (t+1)-step run."""
+    conv = _hand_model()
+    long = conv.run(np.array([[0.7]]), 40)
+    short = conv.run(np.array([[0.7]]), 23)
+    np.testing.assert_allclose(conv.output_steps(long)[:, 22], conv.output_values(short), rtol=1e-12)
+    ref = if_reference(conv, np.array([[0.7]]), 40)
+    np.testing.assert_allclose(ref["output_steps"], conv.output_steps(long), rtol=1e-9, atol=1e-12)

@@ -7,5 +7,8 @@
   any NetworkSpec without ALIF populations as NIR; :mod:`biolstm.convert.nir_format` states
   the conventions (SI numbers, ``r = tau/dt``, the one-step delay, the AHP pattern);
 * :mod:`biolstm.convert.torch_model` -- a trained :class:`~biolstm.train.snn.TorchNetwork`
-  or a training checkpoint.
+  or a training checkpoint;
+* :mod:`biolstm.convert.relu_mlp` -- a trained ReLU MLP (torch ``nn.Sequential`` of
+  ``Linear``/``ReLU`` or ``(W, b)`` arrays) as rate-coded LIF layers with data-based weight
+  normalisation.
 """

@@ -62,6 +62,7 @@ import numpy as np
 from brian2 import Quantity, mV, ms, volt
 
 from biolstm.errors import BiolstmError
+from biolstm.neurons import NO_LEAK_STEPS
 
 __all__ = [
     "ReLUConversionError",
@@ -76,8 +77,6 @@ __all__ = [
     "NO_LEAK_STEPS",
 ]
 
-NO_LEAK_STEPS = 1e18
-"""``tau_m`` of the converted neurons in steps: ``exp(-1/1e18)`` is 1.0 in float64 (no leak; any value above 2**54 would do)."""
 
 
 class ReLUConversionError(BiolstmError, ValueError):
@@ -353,6 +352,14 @@ class ConvertedMLP:
         counts = activity.neuron_counts(self.output_name)
         return counts / T / self.rates[-1] * self.scales[-1]
 
+    def output_steps(self, activity) -> np.ndarray:
+        """Readout estimates after every step, ``[N, T, n_out]``: entry ``t`` is what a run of
+        ``t + 1`` steps gives (the regular rate code does not depend on the run length)."""
+        if not self.has_readout:
+            raise ReLUConversionError("output_steps needs a readout; this MLP ends in a spiking layer")
+        steps = np.arange(1, activity.n_steps + 1)[None, :, None]
+        return activity.readout / (self.v_th * steps) * self.scales[-1]
+
     def run(self, x: np.ndarray, n_steps: int, *, backend: str = "torch", method: str = "regular",
             batch_size: int = 200, progress: bool = False):
         """Simulate inputs ``x`` for ``n_steps`` steps each; returns the :class:`~biolstm.activity.Activity`.
@@ -472,7 +479,8 @@ def if_reference(converted: ConvertedMLP, x: np.ndarray, n_steps: int, *, reset:
     biolstm's neuron models and Loihi 1 do not have).
 
     Returns ``{"counts": [spikes per neuron, one array [N, n] per spiking layer],
-    "output": [N, n_out] in the ReLU model's units}`` (as :meth:`ConvertedMLP.output_values`).
+    "output": [N, n_out] in the ReLU model's units}`` (as :meth:`ConvertedMLP.output_values`)
+    and, with a readout, ``"output_steps"`` [N, T, n_out] (as :meth:`ConvertedMLP.output_steps`).
     """
     if reset not in ("zero", "subtract"):
         raise ReLUConversionError(f"reset {reset!r} is not 'zero' or 'subtract'")
@@ -484,6 +492,7 @@ def if_reference(converted: ConvertedMLP, x: np.ndarray, n_steps: int, *, reset:
     v = [np.zeros((N, w.shape[1])) for w, _ in converted.normalised]
     z = [np.zeros((N, w.shape[1])) for w, _ in converted.normalised]
     counts = [np.zeros((N, w.shape[1])) for w, _ in converted.normalised]
+    trace = np.zeros((N, n_steps, converted.normalised[-1][0].shape[1])) if readout else None
     for t in range(n_steps):
         new_z = []
         for k, (w, b) in enumerate(converted.normalised):
@@ -491,6 +500,7 @@ def if_reference(converted: ConvertedMLP, x: np.ndarray, n_steps: int, *, reset:
             v[k] = v[k] + pre @ w + b
             if k == L - 1 and readout:
                 new_z.append(z[k])
+                trace[:, t] = v[k] / (t + 1) * converted.scales[-1]
                 continue
             fired = v[k] > 1.0
             if reset == "zero":
@@ -506,4 +516,7 @@ def if_reference(converted: ConvertedMLP, x: np.ndarray, n_steps: int, *, reset:
     else:
         output = counts[-1] / n_steps / converted.rates[-1] * converted.scales[-1]
         spiking = counts
-    return {"counts": spiking, "output": output}
+    result = {"counts": spiking, "output": output}
+    if readout:
+        result["output_steps"] = trace
+    return result

@@ -115,7 +115,7 @@ def relnet_spec(n_sentences: int = 20, *, n_words: int = N_WORDS_PAPER, n_regula
     """
     from brian2 import mV, ms, volt
 
-    from biolstm.convert.relu_mlp import NO_LEAK_STEPS
+    from biolstm.neurons import NO_LEAK_STEPS
     from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
     from biolstm.tasks.babi_network import encoder_network
 
@@ -172,7 +172,7 @@ def relnet_spec(n_sentences: int = 20, *, n_words: int = N_WORDS_PAPER, n_regula
     if mask:
         inputs.append(InputGroup("mask", n_sentences))
 
-    # the converter's neurons: no leak (tau_m = NO_LEAK_STEPS steps), reset to 0 (biolstm.convert.relu_mlp)
+    # the converter's neurons: no leak (tau_m = NO_LEAK_STEPS steps), reset to 0, as biolstm.convert.relu_mlp builds them
     lif = {"tau_m": NO_LEAK_STEPS * ms, "v_th": V_TH_MV * mV, "v_reset": 0 * mV}
     # block offsets of the encoder populations inside a 200-wide sentence code
     offsets = np.cumsum([0] + enc_sizes)
