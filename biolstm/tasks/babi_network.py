@@ -1,4 +1,4 @@
-"""The spiking RelNet's input code and encoders for bAbI (Rao et al. 2022, Fig. 5).
+"""The spiking RelNet's input code and encoders for bAbI (Rao et al. 2022; the authors' RelNet code in NRC `apps/relnet/`, docs/sources.md).
 
 Input: one input channel per vocabulary word; a word is a burst of its channel for
 ``steps_per_word`` steps (10 in the paper), so a sentence of up to ``max_words`` (11)
