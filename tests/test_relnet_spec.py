@@ -113,3 +113,10 @@ def test_two_sentence_run_places_on_one_chip():
     assert report.ok, report.to_text()
     assert report.placement.n_chips == 1
     assert 20 <= report.placement.n_cores <= 128
+
+
+def test_sum_weight():
+    spec = relnet_spec(2, sum_weight=0.25, **SMALL)
+    np.testing.assert_allclose(spec.projection("g_0_1_l1_gsum").dense(), np.eye(32) * 0.0025)
+    with pytest.raises(ValueError, match="sum_weight"):
+        relnet_spec(2, sum_weight=0, **SMALL)

@@ -75,7 +75,7 @@ def relnet_spec(n_sentences: int = 20, *, n_words: int = N_WORDS_PAPER, n_regula
                 g_units: Sequence[int] = (256, 256, 256, 256), f_units: Sequence[int] = (256,),
                 n_answers: int = N_ANSWERS_PAPER, pairs: Sequence[tuple[int, int]] | None = None,
                 mask: bool = True, bias: bool = True, relays: tuple[int, int] | None = None,
-                g_weights=None, f_weights=None, seed: int = 0):
+                g_weights=None, f_weights=None, sum_weight: float = 1.0, seed: int = 0):
     """The spiking RelNet as a NetworkSpec (see the module docstring).
 
     Parameters
@@ -108,6 +108,12 @@ def relnet_spec(n_sentences: int = 20, *, n_words: int = N_WORDS_PAPER, n_regula
         Weights in units of ``v_th``: g (``len(g_units)`` layers, the first ``[2*n + n, g0]``
         with rows [s1, s2, q]) and f (``len(f_units) + 1`` layers, the last to the readout).
         Default: random.
+    sum_weight : float
+        Weight of the one-to-one synapses into ``gsum`` in units of ``v_th``. With converted
+        layers (:mod:`biolstm.convert.relu_mlp`) it is ``lambda_g / lambda_sum``: the scale of g's
+        last layer over the calibrated scale of the sum, so that ``gsum`` fires at its own
+        ``max_rate`` at ``lambda_sum``; f is then converted with ``input_scale=lambda_sum`` and
+        ``input_rate`` = that ``max_rate``.
 
     Returns
     -------
@@ -229,7 +235,9 @@ def relnet_spec(n_sentences: int = 20, *, n_words: int = N_WORDS_PAPER, n_regula
     # translation layer: sum of the last g layer over instances (one-to-one)
     last = g_units[-1]
     pops.append(Population("gsum", last, "lif", lif))
-    eye = np.eye(last) * vth
+    if not sum_weight > 0:
+        raise ValueError(f"sum_weight = {sum_weight} must be > 0 (units of v_th)")
+    eye = np.eye(last) * (sum_weight * vth)
     for i, j in pairs:
         projs.append(Projection(f"g_{i}_{j}_l{len(g_units) - 1}_gsum", f"g_{i}_{j}_l{len(g_units) - 1}",
                                 "gsum", eye, weight_unit=volt, sign="excitatory"))
