@@ -42,7 +42,7 @@ CONFIGS = [
 KIND_ORDER = ["sentence LSNN", "question LSNN", "sentence relays", "question relays", "g layer 0",
               "g layer 1", "g layer 2", "g layer 3", "translation (sum)", "f layer", "readout"]
 
-# The authors' cores per layer kind (paper_model.md §6; their sizing rules, 20 sentences):
+# The authors' cores per layer kind (their sizing rules for 20 sentences, from the files named in the docstring):
 AUTHORS = {
     "sentence LSNN": ("3 per LSNN (2 x 100 neurons + 1 input core): 60",
                       "neurons/core <= min(60000 // (200 + 180), 200) = 157 -> 2 x 100; output axons "
