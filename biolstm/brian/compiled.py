@@ -743,8 +743,9 @@ def evaluate(spec: NetworkSpec, inputs: SpikeTrains, backend: str = "cpp_standal
     R = replicas or default_replicas(backend, inputs.n_samples)
     if backend in STANDALONE_BACKENDS:
         if backend == "genn":
-            raise ValueError("evaluate: the genn backend has no run_args; use "
-                             "biolstm.brian.simulate(spec, inputs, 'genn')")
+            raise ValueError("evaluate: the genn backend has no run_args (brian2genn needs brian2 "
+                             "2.5 in its own environment, see 'make genn'); use "
+                             "biolstm.brian.genn.run_spec(spec, inputs)")
         K = slots or max(1, min(4, math.ceil(inputs.n_samples / R)))
         net = CompiledNetwork(spec, inputs.n_steps, backend=backend, replicas=R, slots=K,
                               record=record, directory=directory, cuda_options=cuda_options)
