@@ -17,7 +17,8 @@ from typing import IO, Iterator
 
 from biolstm.errors import BiolstmError
 
-__all__ = ["DEFAULT_OUTPUT", "FileExistsRefusal", "atomic_writer", "atomic_write_text", "default_output_dir"]
+__all__ = ["DEFAULT_OUTPUT", "FileExistsRefusal", "atomic_writer", "atomic_write_text", "default_output_dir",
+           "cache_dir"]
 
 DEFAULT_OUTPUT = Path("biolstm-out")
 """Where commands write when no output folder is given: ``./biolstm-out`` of the working directory."""
@@ -94,3 +95,13 @@ def default_output_dir(*parts: str) -> Path:
     path = top.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """biolstm's cache folder: ``$BIOLSTM_CACHE/<parts>`` or ``~/.cache/biolstm/<parts>``.
+
+    The one root of every cache (compiled Brian2 programs under ``brian/``, parsed data
+    sets under ``data/``). Only computes the path; nothing is created.
+    """
+    base = os.environ.get("BIOLSTM_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "biolstm").joinpath(*parts)

