@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from typing import NoReturn, Sequence
+
+from biolstm.commands import UsageError, report_error  # their home; re-exported here
 
 __all__ = ["SUBCOMMANDS", "USER_ERRORS", "UsageError", "main", "report_error"]
 
@@ -38,10 +39,6 @@ USER_ERRORS: tuple[str, ...] = (
     # looked up only in modules already imported, so nothing extra loads. Empty: every error
     # class of the package derives from BiolstmError.
 )
-
-
-class UsageError(Exception):
-    """A command line that argparse rejects (bad option, missing argument)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,16 +74,6 @@ def _user_error_types() -> tuple[type, ...]:
     return tuple(types)
 
 
-def report_error(message: str, as_json: bool = False) -> int:
-    """Print ``message`` as the command's error (one line, or JSON) and return exit status 2."""
-    message = " ".join(str(message).split())  # one line
-    if as_json:
-        print(json.dumps({"error": message}))
-    else:
-        print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biolstm`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -98,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except Exception as err:
-        if isinstance(err, UsageError) or isinstance(err, _user_error_types()):
+        if isinstance(err, _user_error_types()):  # UsageError is a BiolstmError
             return report_error(str(err), getattr(args, "json", as_json))
         raise
 

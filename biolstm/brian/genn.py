@@ -52,6 +52,7 @@ import numpy as np
 
 from biolstm.activity import Activity
 from biolstm.encoding import SpikeTrains
+from biolstm.errors import BiolstmError
 
 __all__ = [
     "ENV_VARIABLE",
@@ -81,7 +82,7 @@ BUFFER = "biolstm_in"
 _DIM_NAMES = ("m", "kg", "s", "A", "K", "mol", "cd")
 
 
-class GennError(RuntimeError):
+class GennError(BiolstmError, RuntimeError):
     """The genn path cannot run this network or this machine lacks the GeNN environment."""
 
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from biolstm.brian.backends import BACKENDS, backend_status
 
     if args.require is not None and args.require not in BACKENDS:
-        from biolstm.cli import UsageError
+        from biolstm.commands import UsageError
 
         raise UsageError(f"biolstm backends: --require {args.require!r} is not a backend; choose "
                          f"one of {', '.join(BACKENDS)}")

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         fin, fout, spec = convert(args.input, args.output, overwrite=args.overwrite,
                                   n_regular=args.n_regular, step_delay=args.step_delay)
     except _user_errors() as err:
-        from biolstm.cli import report_error
+        from biolstm.commands import report_error
 
         return report_error(str(err))
     print(f"wrote {args.output} ({fout}) from {args.input} ({fin}): {spec.n_neurons} neurons, "

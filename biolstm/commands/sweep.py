@@ -58,7 +58,7 @@ def _list() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from biolstm.cli import UsageError
+    from biolstm.commands import UsageError
     from biolstm.studies import example_config, load_config, run_sweep
 
     if args.list:

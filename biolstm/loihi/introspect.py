@@ -728,8 +728,8 @@ def _group_entry(group, namespace: dict, dt: float, syn_targets: list[str]) -> t
         return entry, None
 
 
-class _Unrecognised(Exception):
-    pass
+class _Unrecognised(BiolstmError):
+    """A part of a Brian2 model that has no Loihi translation (caught and reported as such)."""
 
 
 def _short(text: str, n: int = 90) -> str:
