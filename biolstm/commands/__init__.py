@@ -34,21 +34,29 @@ def report_error(message: str, as_json: bool = False) -> int:
     return 2
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes each record's message to the *current* ``sys.stdout`` (so a redirected or
-    captured stdout receives it), one line, flushed."""
+class _StreamHandler(logging.StreamHandler):
+    """Writes each record's message to the *current* ``sys.stdout`` or ``sys.stderr`` (so a
+    redirected or captured stream receives it), one line, flushed."""
+
+    def __init__(self, stream_name: str, prefix: str) -> None:
+        super().__init__(getattr(sys, stream_name))
+        self.stream_name, self.prefix = stream_name, prefix
+        self.setFormatter(logging.Formatter(prefix.replace("%", "%%") + "%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stdout
+        self.stream = getattr(sys, self.stream_name)
         super().emit(record)
 
 
-def print_library_log(level: int = logging.INFO) -> None:
-    """Print the ``biolstm`` loggers' messages at ``level`` and above on stdout, as plain
-    lines (the message only). Calling it again changes nothing but the level."""
-    logger = logging.getLogger("biolstm")
-    logger.setLevel(level)
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        handler = _StdoutHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+def print_library_log(level: int = logging.INFO, *, stream: str = "stdout", prefix: str = "",
+                      logger: str = "biolstm") -> None:
+    """Print the messages of ``logger`` (and the loggers below it) at ``level`` and above on
+    ``stream`` (``"stdout"`` or ``"stderr"``), as plain lines: ``prefix`` + the message.
+    Calling it again with the same stream and prefix changes nothing but the level."""
+    if stream not in ("stdout", "stderr"):
+        raise ValueError(f"stream {stream!r} must be 'stdout' or 'stderr'")
+    log = logging.getLogger(logger)
+    log.setLevel(level)
+    if not any(isinstance(h, _StreamHandler) and (h.stream_name, h.prefix) == (stream, prefix)
+               for h in log.handlers):
+        log.addHandler(_StreamHandler(stream, prefix))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -116,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
             if dt is not None and abs(dt - float(spec.dt)) > 1e-12:
                 report.notes.append(f"--dt {dt:g} s ignored: the NetworkSpec carries its own dt = {float(spec.dt):g} s")
         elif path.suffix == ".py":
-            from biolstm.loihi.introspect import TIMEOUT_S, IntrospectionError, check_brian_file
+            from biolstm.commands import print_library_log
+            from biolstm.loihi.introspect import PROGRESS_PREFIX, TIMEOUT_S, IntrospectionError, check_brian_file
+
+            # the phases, on stderr (the report goes to stdout)
+            print_library_log(logging.WARNING if args.quiet else logging.INFO, stream="stderr",
+                              prefix=PROGRESS_PREFIX, logger="biolstm.loihi.introspect")
 
             timeout = TIMEOUT_S if args.timeout is None else args.timeout
             if not timeout > 0:

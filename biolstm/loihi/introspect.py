@@ -7,8 +7,10 @@ Brian2 in runtime mode and ``numpy`` code generation (``set_device`` and
 process). The first call to ``run()`` (``brian2.run`` or ``Network.run``) is intercepted
 and stops the script, so nothing is simulated. The worker hands back plain arrays and a
 JSON header (``numpy.savez`` without object arrays: nothing of the script is pickled),
-and reports its phase on stderr (``biolstm check: running script until run()``,
-``reading N groups / M synapses`` ...). A script that has not reached ``run()`` within
+and reports its phase to the parent as lines on its stderr pipe (``biolstm check: running
+script until run()``, ``reading N groups / M synapses`` ...); the parent logs each phase
+through ``logging.getLogger(__name__)`` (INFO with ``progress=True``, else DEBUG), which
+``biolstm check`` shows on stderr unless ``--quiet``. A script that has not reached ``run()`` within
 the time limit is stopped; the objects it had built by then are read and the report says
 that the network may be incomplete (exit status 2).
 
@@ -55,6 +57,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -74,15 +77,27 @@ __all__ = ["IntrospectionError", "read_brian_file", "check_brian_file", "TIMEOUT
 TIMEOUT_S = 300.0
 MEMORY_LIMIT_BYTES = 8 * 1024**3
 PROGRESS_PREFIX = "biolstm check: "
+"""Marks the worker's phase lines on its stderr pipe (the rest is the script's own output)."""
+
+log = logging.getLogger(__name__)
 
 
 class IntrospectionError(BiolstmError, ValueError):
     """The script could not be read (it failed, timed out, or built no network)."""
 
 
-def _say(message: str, enabled: bool = True) -> None:
-    if enabled:
-        print(PROGRESS_PREFIX + message, file=sys.stderr, flush=True)
+def _say(message: str, progress: bool = True) -> None:
+    """Parent side: log a phase (INFO when the caller asked for progress, else DEBUG)."""
+    log.log(logging.INFO if progress else logging.DEBUG, message)
+
+
+def _signal(message: str) -> None:
+    """Worker side: tell the parent the phase, one marked line on the stderr pipe it reads.
+
+    A pipe protocol, not a log: the script under check may configure or silence logging.
+    """
+    sys.stderr.write(PROGRESS_PREFIX + message + "\n")
+    sys.stderr.flush()
 
 
 # ======================================================================================
@@ -105,7 +120,7 @@ def read_brian_file(path: str | os.PathLike, *, weight_var: str | None = None, d
         Seconds the script may run before its first ``run()``; reading the network it
         built gets ``max(30, timeout/2)`` more before the worker is killed.
     progress : bool
-        Forward the worker's phase lines to stderr.
+        Log the worker's phases at INFO (else DEBUG) on this module's logger.
 
     Raises
     ------
@@ -397,7 +412,7 @@ class _SerialExecutor(_SerialPool):
 def _worker(script: str, out: str, weight_var: str | None, dt_override: float | None,
             time_limit: float = TIMEOUT_S) -> int:
     _end_with_parent()
-    _say("running script until run()")
+    _signal("running script until run()")
     import brian2
     from brian2 import Network, prefs
     from brian2.core.base import BrianObject
@@ -588,8 +603,8 @@ def _describe(captured: dict, globs: dict, header: dict, out: str, weight_var, d
         header["error"] = ("no NeuronGroup found (looked at the Network passed to run(), else the variables of "
                            "the script); build the network at module level or in the function that calls run()")
         return _write(out, header, {})
-    _say(f"reading {len(groups)} groups / {len(synapses)} synapses"
-         + (f" / {len(inputs) + len(poisson_inputs)} inputs" if inputs or poisson_inputs else ""))
+    _signal(f"reading {len(groups)} groups / {len(synapses)} synapses"
+            + (f" / {len(inputs) + len(poisson_inputs)} inputs" if inputs or poisson_inputs else ""))
     header["unrecognised_objects"] = [(f"{type(o).__name__} '{o.name}'", _other_reason(o)) for o in others]
     group_dts = sorted({float(g.clock.dt) for g in groups})
     dts = sorted({float(o.clock.dt) for o in groups + inputs + synapses + poisson_inputs})
