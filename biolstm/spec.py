@@ -52,6 +52,7 @@ __all__ = [
     "PopulationError",
     "ProjectionError",
     "SpecFileError",
+    "by_name",
     "Population",
     "InputGroup",
     "Projection",
@@ -79,6 +80,19 @@ class ProjectionError(SpecError):
 
 class SpecFileError(SpecError):
     """A spec file that cannot be written or read."""
+
+
+def by_name(items, name: str, what: str, error: type[Exception] = SpecError):
+    """The item of ``items`` whose ``.name`` is ``name``.
+
+    Raises ``error`` (default :class:`SpecError`) that names ``what`` (e.g. "population"),
+    the name asked for and the names there are.
+    """
+    items = list(items)
+    for item in items:
+        if item.name == name:
+            return item
+    raise error(f"no {what} {name!r}; {what}s are {[item.name for item in items]}")
 
 
 def _check_name(kind: str, name: Any, error: type[SpecError]) -> None:
@@ -414,28 +428,15 @@ class NetworkSpec:
     # -- lookup --------------------------------------------------------------------
     def population(self, name: str) -> Population:
         """The population called ``name``."""
-        for pop in self.populations:
-            if pop.name == name:
-                return pop
-        raise SpecError(
-            f"no population {name!r}; populations are {[p.name for p in self.populations]}"
-        )
+        return by_name(self.populations, name, "population")
 
     def input_group(self, name: str) -> InputGroup:
         """The input group called ``name``."""
-        for grp in self.inputs:
-            if grp.name == name:
-                return grp
-        raise SpecError(f"no input group {name!r}; input groups are {[g.name for g in self.inputs]}")
+        return by_name(self.inputs, name, "input group")
 
     def projection(self, name: str) -> Projection:
         """The projection called ``name``."""
-        for proj in self.projections:
-            if proj.name == name:
-                return proj
-        raise SpecError(
-            f"no projection {name!r}; projections are {[p.name for p in self.projections]}"
-        )
+        return by_name(self.projections, name, "projection")
 
     def source_size(self, name: str) -> int:
         """Size of an input group or population."""

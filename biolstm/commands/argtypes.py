@@ -24,41 +24,36 @@ def _number(text: str, kind: type, what: str):
     return value
 
 
+def _checked(text: str, kind: type, what: str, ok, message: str):
+    """``text`` as a ``kind`` (``what`` names it) for which ``ok(value)`` holds, else an
+    error ``message.format(value)``."""
+    value = _number(text, kind, what)
+    if not ok(value):
+        raise argparse.ArgumentTypeError(message.format(value))
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    value = _number(text, int, "an integer >= 1")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be an integer >= 1")
-    return value
+    return _checked(text, int, "an integer >= 1", lambda v: v >= 1, "{} must be an integer >= 1")
 
 
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
-    value = _number(text, int, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be an integer >= 0")
-    return value
+    return _checked(text, int, "an integer >= 0", lambda v: v >= 0, "{} must be an integer >= 0")
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    value = _number(text, float, "a finite number > 0")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be a number > 0")
-    return value
+    return _checked(text, float, "a finite number > 0", lambda v: v > 0, "{:g} must be a number > 0")
 
 
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0."""
-    value = _number(text, float, "a finite number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be a number >= 0")
-    return value
+    return _checked(text, float, "a finite number >= 0", lambda v: v >= 0, "{:g} must be a number >= 0")
 
 
 def fraction(text: str) -> float:
     """A number in (0, 1] (e.g. a connection density)."""
-    value = _number(text, float, "a number in (0, 1]")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{value:g} must be in (0, 1] (a fraction of the possible weights)")
-    return value
+    return _checked(text, float, "a number in (0, 1]", lambda v: 0 < v <= 1,
+                    "{:g} must be in (0, 1] (a fraction of the possible weights)")

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from biolstm.loihi.chips import load_chip
+from biolstm.spec import by_name
 
 __all__ = [
     "Q_BITS", "U_BITS", "V_MAX", "DECAY_ONE", "VTH_SHIFT", "VTH_MANT_MAX", "REFRACTORY_MAX",
@@ -91,10 +92,14 @@ MAX_DELAY_STEPS: int = int(_LOIHI1.value("max_delay_steps"))
 # --------------------------------------------------------------------------------------
 
 
-def decay_int(x: np.ndarray, decay: int) -> np.ndarray:
-    """One 12-bit decay step: ``sign(x) * floor(|x| * (4096 - decay) / 4096)`` (int64)."""
+def decay_int(x: np.ndarray, decay: int | np.ndarray) -> np.ndarray:
+    """One 12-bit decay step: ``sign(x) * floor(|x| * (4096 - decay) / 4096)`` (int64).
+
+    ``decay`` is one value or an integer array that broadcasts against ``x`` (e.g. one
+    decay per neuron along the last axis).
+    """
     x = np.asarray(x, dtype=np.int64)
-    return np.sign(x) * ((np.abs(x) * (DECAY_ONE - int(decay))) >> 12)
+    return np.sign(x) * ((np.abs(x) * (DECAY_ONE - np.asarray(decay, dtype=np.int64))) >> 12)
 
 
 def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
@@ -320,18 +325,12 @@ class QuantizedNetwork:
     notes: list[str] = field(default_factory=list)
 
     def population(self, name: str) -> QuantizedPopulation:
-        """The population called ``name``."""
-        for pop in self.populations:
-            if pop.name == name:
-                return pop
-        raise KeyError(f"no population {name!r}; populations are {[p.name for p in self.populations]}")
+        """The population called ``name`` (KeyError naming the others if there is none)."""
+        return by_name(self.populations, name, "population", KeyError)
 
     def projection(self, name: str) -> QuantizedProjection:
-        """The projection called ``name``."""
-        for proj in self.projections:
-            if proj.name == name:
-                return proj
-        raise KeyError(f"no projection {name!r}; projections are {[p.name for p in self.projections]}")
+        """The projection called ``name`` (KeyError naming the others if there is none)."""
+        return by_name(self.projections, name, "projection", KeyError)
 
     @property
     def n_neurons(self) -> int:
