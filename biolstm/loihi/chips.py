@@ -150,43 +150,42 @@ class Chip:
         return int(mesh[0]), int(mesh[1])
 
 
+def _sourced(entries: dict, skip: tuple[str, ...], bad) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values and sources of ``entries``, each ``{"value": ..., "source": "..."}`` (keys in
+    ``skip`` aside); an entry without both raises :class:`ChipError` with ``bad(key, entry)``."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, entry in entries.items():
+        if key in skip:
+            continue
+        if not isinstance(entry, dict) or "value" not in entry or not entry.get("source"):
+            raise ChipError(bad(key, entry))
+        values[key] = entry["value"]
+        sources[key] = str(entry["source"])
+    return values, sources
+
+
 def _parse(data: dict, path: str) -> Chip:
     if not isinstance(data, dict) or "name" not in data:
         raise ChipError(f"chip file {path} must be a JSON object with a 'name'")
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise ChipError(
             f"chip file {path} lacks entries {missing}; give each as "
             f'{{"value": ..., "source": "..."}} (value null if unpublished)'
         )
-    for key, entry in data.items():
-        if key in ("name", "description", "sources", "energy_models"):
-            continue
-        if not isinstance(entry, dict) or "value" not in entry or not entry.get("source"):
-            raise ChipError(
-                f"chip file {path}: entry {key!r} must be {{\"value\": ..., \"source\": \"...\"}} "
-                f"with a non-empty source, got {entry!r}"
-            )
-        values[key] = entry["value"]
-        sources[key] = str(entry["source"])
+    values, sources = _sourced(
+        data, ("name", "description", "sources", "energy_models"),
+        lambda key, entry: (f"chip file {path}: entry {key!r} must be {{\"value\": ..., \"source\": \"...\"}} "
+                            f"with a non-empty source, got {entry!r}"))
     for key in ESSENTIAL:
         if values.get(key) is None:
             raise ChipError(f"chip file {path}: {key} must have a value (it cannot be null)")
     models = {}
     for mname, mdata in (data.get("energy_models") or {}).items():
-        mvalues, msources = {}, {}
-        for key, entry in mdata.items():
-            if key == "description":
-                continue
-            if not isinstance(entry, dict) or "value" not in entry or not entry.get("source"):
-                raise ChipError(
-                    f"chip file {path}: energy model {mname!r} figure {key!r} needs a value and "
-                    f"a source"
-                )
-            mvalues[key] = entry["value"]
-            msources[key] = str(entry["source"])
+        mvalues, msources = _sourced(
+            mdata, ("description",),
+            lambda key, entry: f"chip file {path}: energy model {mname!r} figure {key!r} needs a value and a source")
         models[mname] = EnergyModel(mname, str(mdata.get("description", "")), mvalues, msources)
     return Chip(
         name=str(data["name"]),
