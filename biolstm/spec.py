@@ -53,6 +53,7 @@ __all__ = [
     "ProjectionError",
     "SpecFileError",
     "by_name",
+    "NamedNetwork",
     "Population",
     "InputGroup",
     "Projection",
@@ -93,6 +94,33 @@ def by_name(items, name: str, what: str, error: type[Exception] = SpecError):
         if item.name == name:
             return item
     raise error(f"no {what} {name!r}; {what}s are {[item.name for item in items]}")
+
+
+class NamedNetwork:
+    """Lookup and counts of a network of named ``populations`` and ``projections`` (each with
+    ``name``; populations with ``size``, projections with ``n_synapses``): the one home for
+    :class:`NetworkSpec` and :class:`biolstm.loihi.fixed_point.QuantizedNetwork`.
+    ``_missing`` is the error a lookup of an unknown name raises."""
+
+    _missing: type[Exception] = SpecError
+
+    def population(self, name: str):
+        """The population called ``name``."""
+        return by_name(self.populations, name, "population", self._missing)
+
+    def projection(self, name: str):
+        """The projection called ``name``."""
+        return by_name(self.projections, name, "projection", self._missing)
+
+    @property
+    def n_neurons(self) -> int:
+        """Total number of neurons over all populations."""
+        return sum(p.size for p in self.populations)
+
+    @property
+    def n_synapses(self) -> int:
+        """Total number of non-zero weights over all projections."""
+        return sum(p.n_synapses for p in self.projections)
 
 
 def _check_name(kind: str, name: Any, error: type[SpecError]) -> None:
@@ -405,7 +433,7 @@ class Readout:
 
 
 @dataclass
-class NetworkSpec:
+class NetworkSpec(NamedNetwork):
     """A whole network: populations, inputs, projections, readout and time step.
 
     Construct it from its parts, then :meth:`validate` (called by the constructor)
@@ -426,17 +454,10 @@ class NetworkSpec:
         self.validate()
 
     # -- lookup --------------------------------------------------------------------
-    def population(self, name: str) -> Population:
-        """The population called ``name``."""
-        return by_name(self.populations, name, "population")
-
+    # population(name), projection(name), n_neurons, n_synapses: from NamedNetwork
     def input_group(self, name: str) -> InputGroup:
         """The input group called ``name``."""
         return by_name(self.inputs, name, "input group")
-
-    def projection(self, name: str) -> Projection:
-        """The projection called ``name``."""
-        return by_name(self.projections, name, "projection")
 
     def source_size(self, name: str) -> int:
         """Size of an input group or population."""
@@ -446,16 +467,6 @@ class NetworkSpec:
     def is_input(self, name: str) -> bool:
         """True if ``name`` is an input group (not a population)."""
         return any(g.name == name for g in self.inputs)
-
-    @property
-    def n_neurons(self) -> int:
-        """Total number of neurons over all populations."""
-        return sum(p.size for p in self.populations)
-
-    @property
-    def n_synapses(self) -> int:
-        """Total number of non-zero weights over all projections."""
-        return sum(p.n_synapses for p in self.projections)
 
     def delay_steps(self, projection: Projection) -> np.ndarray:
         """Extra delay of each synapse of ``projection`` in whole steps of ``dt``."""

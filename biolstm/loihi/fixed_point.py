@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from biolstm.loihi.chips import load_chip
-from biolstm.spec import by_name
+from biolstm.spec import NamedNetwork
 
 __all__ = [
     "Q_BITS", "U_BITS", "V_MAX", "DECAY_ONE", "VTH_SHIFT", "VTH_MANT_MAX", "REFRACTORY_MAX",
@@ -288,7 +288,7 @@ class QuantizedProjection:
 
 
 @dataclass
-class QuantizedNetwork:
+class QuantizedNetwork(NamedNetwork):
     """A whole network in Loihi fixed point.
 
     Attributes
@@ -324,21 +324,8 @@ class QuantizedNetwork:
     violations: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def population(self, name: str) -> QuantizedPopulation:
-        """The population called ``name`` (KeyError naming the others if there is none)."""
-        return by_name(self.populations, name, "population", KeyError)
-
-    def projection(self, name: str) -> QuantizedProjection:
-        """The projection called ``name`` (KeyError naming the others if there is none)."""
-        return by_name(self.projections, name, "projection", KeyError)
-
-    @property
-    def n_neurons(self) -> int:
-        return sum(p.size for p in self.populations)
-
-    @property
-    def n_synapses(self) -> int:
-        return sum(p.n_synapses for p in self.projections)
+    # population(name), projection(name) (KeyError naming the others), n_neurons, n_synapses
+    _missing = KeyError
 
     def parameters_table(self):
         """pandas DataFrame: one row per population with its integer parameters and errors."""
