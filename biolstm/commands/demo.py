@@ -27,14 +27,20 @@ from pathlib import Path
 import numpy as np
 
 from biolstm.commands.argtypes import positive_int
+from biolstm.commands.eval import resolve_backend
 
 __all__ = ["add_arguments", "run"]
+
+BRIAN2_BACKENDS = ("numpy", "cython", "cpp_standalone")
+"""What ``--backend auto`` chooses from: the demo runs the network in Brian2 (torch is its check)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=positive_int, default=100,
                         help="test digits of the default split to classify (default 100)")
-    parser.add_argument("--backend", default="numpy", help="Brian2 backend (default numpy)")
+    parser.add_argument("--backend", default="auto",
+                        help="Brian2 backend (numpy, cython, cpp_standalone) or auto (default: the "
+                             "one that finishes first, said on stderr)")
     parser.add_argument("--weights", default=None,
                         help="another network (NetworkSpec .npz or LSNN weight folder) instead of "
                              "the bundled one")
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Input: threshold-crossing code, 80 channels, 840 steps per digit (dt = {spec.dt})")
     n_ada = spec.population("ada").size if "ada" in [p.name for p in spec.populations] else 0
     record = {"ada": (["v", "I_ahp"], list(range(min(3, n_ada))))} if n_ada else None
+    args.backend = resolve_backend(args.backend, spec, len(data), record=record, candidates=BRIAN2_BACKENDS)[0]
     result = ev.evaluate_spec(spec, data, args.backend, "float", record=record)
     act = result.activity
     print(f"\nBrian2 ({args.backend}): {result.n_samples} digits in {result.wall_s:.1f} s")

