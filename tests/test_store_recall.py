@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biolstm.tasks.store_recall import (
-    INPUT_NAME,
-    StoreRecallTask,
-    reservoir_memory,
-    store_recall_network,
-)
+from biolstm.tasks.store_recall import INPUT_NAME, StoreRecallTask, store_recall_network
+from biolstm.workflows.store_recall import reservoir_memory
 
 
 def test_generated_inputs_follow_the_protocol():
@@ -82,7 +78,7 @@ def test_reservoir_memory_is_the_same_in_brian2_and_torch():
 
 def test_trainers_learn_a_short_delay():
     pytest.importorskip("torch")
-    from biolstm.tasks.store_recall import evaluate, train_lstm, train_spiking
+    from biolstm.workflows.store_recall import evaluate, train_lstm, train_spiking
 
     task = StoreRecallTask(delay=60, window=10, lead=5)
     spec = store_recall_network(task, 10, 30, "ahp", seed=0)

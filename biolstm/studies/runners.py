@@ -215,7 +215,7 @@ def neuron_step(params: dict, seed: int) -> RunOutput:
 
 
 # --------------------------------------------------------------------------------------
-# STORE-RECALL working memory (biolstm.tasks.store_recall)
+# STORE-RECALL working memory (biolstm.tasks.store_recall, biolstm.workflows.store_recall)
 # --------------------------------------------------------------------------------------
 
 STORE_RECALL_DEFAULTS = {
@@ -263,7 +263,7 @@ def _store_recall_setup(params: dict, seed: int):
 @register_runner("store_recall_memory", defaults=STORE_RECALL_DEFAULTS, metrics=("network_size",))
 def store_recall_memory(params: dict, seed: int) -> RunOutput:
     """Memory of an untrained network: bit decodability after the STORE-RECALL delay."""
-    from biolstm.tasks.store_recall import reservoir_memory
+    from biolstm.workflows.store_recall import reservoir_memory
 
     task, spec = _store_recall_setup(params, seed)
     res = reservoir_memory(spec, task, int(params["n_samples"]), seed=seed,
@@ -276,7 +276,8 @@ def store_recall_memory(params: dict, seed: int) -> RunOutput:
 @register_runner("store_recall_train", defaults=STORE_RECALL_DEFAULTS, metrics=())
 def store_recall_train(params: dict, seed: int) -> RunOutput:
     """Train a spiking network (torch BPTT) or an LSTM on STORE-RECALL; test accuracy."""
-    from biolstm.tasks.store_recall import StoreRecallTask, evaluate, train_lstm, train_spiking
+    from biolstm.tasks.store_recall import StoreRecallTask
+    from biolstm.workflows.store_recall import evaluate, train_lstm, train_spiking
 
     common = {"iterations": int(params["iterations"]), "batch_size": int(params["batch_size"]),
               "seed": seed, "progress": False}

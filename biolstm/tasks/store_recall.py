@@ -16,21 +16,16 @@ own state carries the bit across the delay: a LIF neuron forgets within a few ``
 (20 ms), an AHP neuron keeps a trace in ``I_ahp`` for ``tau_ahp`` (700 ms) -- the
 mechanism by which Rao et al. (2022) let AHP neurons stand in for LSTM units.
 
-The module provides the task (:class:`StoreRecallTask`), a network builder with the same
-structure as the sMNIST network (:func:`store_recall_network`), a small BPTT trainer for
-biolstm's torch network (:func:`train_spiking`, cells derived from
-:class:`~biolstm.neurons.DiscreteModel` via :class:`~biolstm.train.snn.TorchNetwork`)
-and for the LSTM baseline (:func:`train_lstm`), and a training-free memory measure
-(:func:`reservoir_memory`: Brian2 simulation of an untrained network plus a
-cross-validated linear decoder of the bit from the recall-window spike counts).
+The module provides the task (:class:`StoreRecallTask`) and a network builder with the
+same structure as the sMNIST network (:func:`store_recall_network`). Training, scoring and
+the training-free memory measure are pipelines: :mod:`biolstm.workflows.store_recall`
+(``train_spiking``, ``train_lstm``, ``evaluate``, ``reservoir_memory``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
@@ -39,10 +34,6 @@ __all__ = [
     "GROUPS",
     "StoreRecallTask",
     "store_recall_network",
-    "train_spiking",
-    "train_lstm",
-    "evaluate",
-    "reservoir_memory",
 ]
 
 INPUT_NAME = "cues"
@@ -184,188 +175,3 @@ def store_recall_network(task: StoreRecallTask, n_regular: int = 20, n_adaptive:
                        Readout("out", "v", "last"), dt=task.dt_ms * ms,
                        metadata={"task": "store_recall", "store_recall": asdict(task)})
 
-
-def _batches(task: StoreRecallTask, iterations: int, batch_size: int, seed: int):
-    for it in range(iterations):
-        yield task.generate(batch_size, seed=int(np.random.SeedSequence([seed, it]).generate_state(1)[0]))
-
-
-def _cosine(lr: float, final: float, it: int, total: int) -> float:
-    frac = it / max(total - 1, 1)
-    return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
-def train_spiking(spec, task: StoreRecallTask, *, iterations: int = 100, batch_size: int = 32,
-                  lr: float = 1e-3, lr_final: float = 0.1, rate_target: float = 0.02,
-                  rate_reg: float = 100.0, seed: int = 0, progress: bool = True,
-                  threads: int | None = 1) -> tuple[Any, list[dict]]:
-    """Train ``spec`` on freshly drawn batches with BPTT (Adam, surrogate gradients).
-
-    Loss: cross entropy of the readout (threshold units) averaged over the RECALL window,
-    plus ``rate_reg * mean_i (rate_i - rate_target)^2`` (spikes per neuron per step).
-    The learning rate decays from ``lr`` to ``lr * lr_final`` on a cosine schedule. Without
-    the decay and with a weak rate term, rates creep up after the task is solved and
-    training falls apart (measured, delay 200, 200 batches, seeds 0 and 1: test accuracy
-    50 % / 79 % with ``rate_reg = 10`` and a constant rate, 94 % / 99 % with
-    ``rate_reg = 100`` and a constant rate, 100 % / 99.5 % with the defaults).
-    Prediction uses the last step only. Returns the trained
-    :class:`~biolstm.train.snn.TorchNetwork` and the history (one dict per iteration:
-    loss, accuracy, rate, seconds).
-    """
-    import torch
-    from torch import nn
-
-    from biolstm.train.snn import TorchNetwork
-
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(seed)
-        net = TorchNetwork(spec)
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        history: list[dict] = []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=iterations, desc=f"train {spec.population('ada').model}", unit="batch")
-        t0 = time.perf_counter()
-        for it, (x, y) in enumerate(_batches(task, iterations, batch_size, seed)):
-            for group in opt.param_groups:
-                group["lr"] = _cosine(lr, lr_final, it, iterations)
-            xb = torch.tensor(x, dtype=torch.float32)
-            yb = torch.tensor(y)
-            res = net(xb, readout_steps=task.window)
-            tail = res.readout_tail  # [B, window, 2]
-            loss = nn.functional.cross_entropy(tail.reshape(-1, 2), yb.repeat_interleave(task.window))
-            counts = torch.cat(list(res.spike_counts.values()), dim=1) / task.n_steps
-            total = loss + rate_reg * ((counts.mean(0) - rate_target) ** 2).mean()
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            acc = float((res.readout_last.argmax(1) == yb).float().mean())
-            history.append({"iteration": len(history) + 1, "loss": loss.item(), "accuracy": acc,
-                            "rate": counts.mean().item(), "seconds": time.perf_counter() - t0})
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.2f}")
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-    finally:
-        torch.set_num_threads(old_threads)
-    return net, history
-
-
-def train_lstm(task: StoreRecallTask, *, hidden: int = 32, iterations: int = 300, batch_size: int = 32,
-               lr: float = 3e-3, lr_final: float = 0.1, seed: int = 0, progress: bool = True,
-               threads: int | None = 1) -> tuple[Any, list[dict]]:
-    """Train the LSTM baseline (:class:`~biolstm.train.lstm.LSTMClassifier`, 2 classes).
-
-    Same batches, loss over the RECALL window of the LSTM's per-step logits, prediction
-    at the last step.
-    """
-    import torch
-    from torch import nn
-
-    from biolstm.train.lstm import LSTMClassifier
-
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(seed)
-        model = LSTMClassifier(task.n_inputs, hidden, 2)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        history: list[dict] = []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=iterations, desc="train lstm", unit="batch")
-        t0 = time.perf_counter()
-        for it, (x, y) in enumerate(_batches(task, iterations, batch_size, seed)):
-            for group in opt.param_groups:
-                group["lr"] = _cosine(lr, lr_final, it, iterations)
-            xb = torch.tensor(x, dtype=torch.float32)
-            yb = torch.tensor(y)
-            out, _ = model.lstm(xb)
-            logits = model.head(out[:, -task.window:])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, 2), yb.repeat_interleave(task.window))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            acc = float((logits[:, -1].argmax(1) == yb).float().mean())
-            history.append({"iteration": len(history) + 1, "loss": loss.item(), "accuracy": acc,
-                            "seconds": time.perf_counter() - t0})
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.2f}")
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-    finally:
-        torch.set_num_threads(old_threads)
-    return model, history
-
-
-def evaluate(model, task: StoreRecallTask, n: int = 200, seed: int = 12345) -> float:
-    """Accuracy of a trained TorchNetwork or LSTMClassifier on ``n`` fresh samples."""
-    import torch
-
-    x, y = task.generate(n, seed)
-    with torch.no_grad():
-        xb = torch.tensor(x, dtype=torch.float32)
-        if hasattr(model, "lstm"):
-            pred = model(xb).argmax(1).numpy()
-        else:
-            pred = model(xb).readout_last.argmax(1).numpy()
-    return float(np.mean(pred == y))
-
-
-def reservoir_memory(spec, task: StoreRecallTask, n_samples: int = 200, *, seed: int = 0,
-                     folds: int = 5, simulator: str = "brian2", backend: str = "numpy",
-                     progress: bool = False) -> dict[str, float]:
-    """How well the bit can be read out of an *untrained* network after the delay.
-
-    Simulates ``n_samples`` samples of ``task`` through ``spec`` -- with Brian2
-    (:func:`biolstm.brian.simulate` on ``backend``) or, with ``simulator="torch"``, with
-    :func:`biolstm.train.snn.torch_activity` (same discrete model, all samples as one
-    batch, much faster in Python) -- takes each neuron's spike count in the RECALL
-    window, and fits a logistic-regression decoder; returns the ``folds``-fold
-    cross-validated accuracy (``accuracy``, chance 0.5), its standard deviation over
-    folds, and the mean rate during the recall window (Hz). Nothing is trained but
-    the linear decoder, so the number measures the memory the dynamics keep.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from biolstm.brian import simulate
-
-    inputs, bits = task.spike_trains(n_samples, seed)
-    if simulator == "brian2":
-        act = simulate(spec, inputs, backend, progress=progress)
-    elif simulator == "torch":
-        from biolstm.train.snn import torch_activity
-
-        act = torch_activity(spec, inputs, batch_size=n_samples, progress=progress)
-    else:
-        raise ValueError(f"simulator={simulator!r} must be 'brian2' or 'torch'")
-    recall = task.recall_window
-    features = []
-    for pop in act.spikes:
-        ev = act.spikes[pop]
-        ev = ev[(ev[:, 1] >= recall.start) & (ev[:, 1] < recall.stop)]
-        counts = np.zeros((n_samples, act.population_sizes[pop]))
-        np.add.at(counts, (ev[:, 0], ev[:, 2]), 1)
-        features.append(counts)
-    X = np.concatenate(features, axis=1)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    scores = cross_val_score(clf, X, bits, cv=cv)
-    rate = X.sum() / (X.shape[1] * n_samples * task.window * task.dt_ms * 1e-3)
-    return {"accuracy": float(scores.mean()), "accuracy_sd": float(scores.std()),
-            "recall_rate_hz": float(rate)}

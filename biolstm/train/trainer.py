@@ -45,7 +45,7 @@ from biolstm.train.snn import TorchNetwork
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainError", "SMNISTTask", "build_model", "train", "evaluate", "load_checkpoint",
-           "model_from_checkpoint", "export_run", "best_model",
+           "model_from_checkpoint", "export_run", "best_model", "cosine_lr",
            "CHECKPOINT_NAME", "BEST_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -136,9 +136,14 @@ class SMNISTTask:
         return evaluate(model, data.subset(cfg.eval_samples), cfg)
 
 
+def cosine_lr(lr: float, final: float, frac: float) -> float:
+    """Learning rate on a cosine schedule: ``lr`` at ``frac = 0`` down to ``lr * final`` at
+    ``frac = 1`` (``frac``: the fraction of the training done)."""
+    return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
 def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
-    frac = min(step / max(total, 1), 1.0)
-    return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
+    return cosine_lr(cfg.lr, cfg.lr_final, min(step / max(total, 1), 1.0))
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

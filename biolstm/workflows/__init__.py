@@ -7,4 +7,5 @@ encoders, task networks) and the packages beside it never import ``convert``,
 ``workflows`` or ``commands``.
 
 * :mod:`.smnist_eval` evaluate sMNIST networks (``biolstm eval smnist``, ``biolstm demo``)
+* :mod:`.store_recall` train and score STORE-RECALL networks, memory of untrained ones
 """
