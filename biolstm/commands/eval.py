@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     out = result.to_dict()
     if choice:
         out["backend_choice"] = choice
+    # where the time went, as the simulator reports it (codegen_s, compile_s, run_s, ...)
+    out["timings"] = {k: float(v) for k, v in (result.activity.timings or {}).items()}
     out["weights"] = args.weights or str(ev.bundled_network_path())
     if args.loihi:
         try:
