@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from biolstm.errors import check_at_least
+
 __all__ = [
     "INPUT_NAME",
     "GROUPS",
@@ -71,12 +73,8 @@ class StoreRecallTask:
     dt_ms: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("delay", "lead"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"StoreRecallTask: {name} = {getattr(self, name)} must be >= 0")
-        for name in ("window", "channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"StoreRecallTask: {name} = {getattr(self, name)} must be >= 1")
+        check_at_least(self, ("delay", "lead"), 0, ValueError, owner="StoreRecallTask: ")
+        check_at_least(self, ("window", "channels"), 1, ValueError, owner="StoreRecallTask: ")
         for name in ("rate_hz", "noise_hz"):
             p = getattr(self, name) * self.dt_ms * 1e-3
             if not 0 <= p <= 1:

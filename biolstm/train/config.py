@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from biolstm.errors import BiolstmError
+from biolstm.errors import BiolstmError, check_at_least
 
 __all__ = ["TrainConfig", "TrainError", "SPIKING_MODELS", "TrainConfigDefaults"]
 
@@ -13,6 +13,14 @@ SPIKING_MODELS = ("ahp", "alif", "lif")
 
 class TrainError(BiolstmError, ValueError):
     """A training configuration or run folder that cannot be used."""
+
+
+def _check_lr_density(cfg) -> None:
+    """The learning rate and connection density of a run's config (TrainError if invalid)."""
+    if not cfg.lr > 0:
+        raise TrainError(f"lr={cfg.lr} must be > 0")
+    if not 0 < cfg.density <= 1:
+        raise TrainError(f"density={cfg.density} must be in (0, 1] (a fraction of the possible weights)")
 
 
 @dataclass
@@ -77,15 +85,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in (*SPIKING_MODELS, "lstm"):
             raise TrainError(f"model {self.model!r} is not one of {[*SPIKING_MODELS, 'lstm']}")
-        for name in ("epochs", "batch_size", "n_adaptive", "hidden"):
-            if getattr(self, name) < 1:
-                raise TrainError(f"{name}={getattr(self, name)} must be >= 1")
+        check_at_least(self, ("epochs", "batch_size", "n_adaptive", "hidden"), 1, TrainError)
         if not 1 <= self.loss_steps <= 840:
             raise TrainError(f"loss_steps={self.loss_steps} must be in 1..840")
-        if not self.lr > 0:
-            raise TrainError(f"lr={self.lr} must be > 0")
-        if not 0 < self.density <= 1:
-            raise TrainError(f"density={self.density} must be in (0, 1] (a fraction of the possible weights)")
+        _check_lr_density(self)
 
     @property
     def spiking(self) -> bool:
@@ -152,16 +155,11 @@ class BabiTrainConfig:
         if self.model not in BABI_MODELS:
             raise TrainError(f"model {self.model!r} is not one of {list(BABI_MODELS)}")
         self.g_units, self.f_units = tuple(self.g_units), tuple(self.f_units)
-        for name in ("epochs", "batch_size", "n_words", "n_answers", "n_adaptive", "steps_per_word",
-                     "code_steps", "embed", "hidden"):
-            if getattr(self, name) < 1:
-                raise TrainError(f"{name}={getattr(self, name)} must be >= 1")
+        check_at_least(self, ("epochs", "batch_size", "n_words", "n_answers", "n_adaptive", "steps_per_word",
+                              "code_steps", "embed", "hidden"), 1, TrainError)
         if not self.g_units or min(self.g_units) < 1 or min(self.f_units, default=1) < 1:
             raise TrainError(f"g_units={self.g_units} and f_units={self.f_units} must be positive widths")
-        if not self.lr > 0:
-            raise TrainError(f"lr={self.lr} must be > 0")
-        if not 0 < self.density <= 1:
-            raise TrainError(f"density={self.density} must be in (0, 1]")
+        _check_lr_density(self)
         if self.code_steps > 11 * self.steps_per_word:
             raise TrainError(f"code_steps={self.code_steps} exceeds the {11 * self.steps_per_word} "
                              f"steps of a sentence")
