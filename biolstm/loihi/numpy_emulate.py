@@ -22,9 +22,9 @@ and :func:`effective_weight`)::
     spike if v > vth (strict): v = 0, refractory counter = refractory_delay - 1
 
 Input spikes count in the step they are given, compartment spikes one step later, and a
-synapse's ``delay_steps`` adds to both. Synaptic sums are float64 matrix products of
-0/1 spikes and integer weights, exact below 2**53 (the widest sum here is far below),
-then converted to int64 and wrapped like the chip's accumulator.
+synapse's ``delay_steps`` adds to both. Synaptic sums are products of sparse 0/1 spike
+matrices with int64 weight matrices (event-driven: only spiking rows cost), then wrapped
+like the chip's accumulator.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class _Core:
 
 def _weight_matrices(qnet: QuantizedNetwork, core: _Core, from_input: bool, pre_sizes: Mapping[str, int]
                      ) -> dict[int, np.ndarray]:
-    """``{delay: W}``: dense float64 effective weights ``[n_pre, n_neurons]`` per delay value.
+    """``{delay: W}``: dense int64 effective weights ``[n_pre, n_neurons]`` per delay value.
 
     Inputs are indexed by channel (all input groups end to end); populations by neuron.
     """
@@ -105,8 +105,8 @@ def _weight_matrices(qnet: QuantizedNetwork, core: _Core, from_input: bool, pre_
         delays = np.broadcast_to(np.asarray(proj.delay_steps, np.int64), w.shape)
         for d in np.unique(delays):
             m = delays == d
-            mat = out.setdefault(int(d), np.zeros((at if from_input else core.n, core.n)))
-            np.add.at(mat, (rows[m], cols[m]), w[m].astype(np.float64))
+            mat = out.setdefault(int(d), np.zeros((at if from_input else core.n, core.n), np.int64))
+            np.add.at(mat, (rows[m], cols[m]), w[m])
     return out
 
 
@@ -158,7 +158,7 @@ def simulate_quantized_numpy(
                                  f"valid is 0..{pop.size - 1}")
     input_names = list(qnet.inputs)
     w_in = _weight_matrices(qnet, core, True, {k: qnet.inputs[k] for k in input_names})
-    w_rec = {d: w[core.spiking_cols].astype(np.int64) for d, w in _weight_matrices(qnet, core, False, {}).items()}
+    w_rec = {d: w[core.spiking_cols] for d, w in _weight_matrices(qnet, core, False, {}).items()}
     S, T = inputs.n_samples, inputs.n_steps
     readout = None
     if qnet.readout is not None:
@@ -174,14 +174,15 @@ def simulate_quantized_numpy(
     for first in range(0, S, int(chunk)):
         B = min(int(chunk), S - first)
         part = inputs.subset(slice(first, first + B))
-        x = np.concatenate([part.dense(name) for name in input_names], axis=2).astype(np.float64)
-        # input drive of every step: input spikes count in the step they arrive (+ delay)
-        drive = np.zeros((B, T, core.n))
+        x = np.concatenate([part.dense(name) for name in input_names], axis=2)
+        # input drive of every step: input spikes count in the step they arrive (+ delay);
+        # the spikes are sparse: (sparse 0/1 [B*T, channels]) @ (int64 weights), exact
+        drive = np.zeros((B, T, core.n), np.int64)
         for d, w in w_in.items():
             if d >= T:
                 continue
-            drive[:, d:] += (x[:, : T - d].reshape(-1, x.shape[2]) @ w).reshape(B, T - d, core.n)
-        drive = drive.astype(np.int64)
+            xs = scipy.sparse.csr_matrix(x[:, : T - d].reshape(-1, x.shape[2]).astype(np.int64))
+            drive[:, d:] += (xs @ w).reshape(B, T - d, core.n)
         pending = np.zeros((max_rec + 1, B, core.n), np.int64)  # recurrent input by arrival step
         u = np.zeros((B, core.n), np.int64)
         v = np.broadcast_to(core.v_init, (B, core.n)).copy()
