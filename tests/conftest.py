@@ -10,7 +10,10 @@
   ``backend``);
 * ``small_network`` / ``small_inputs``: the small network and inputs the runner and
   code-generation tests share (:mod:`biolstm.examples`; the paper-shaped networks and the
-  hand-made Loihi networks live there too).
+  hand-made Loihi networks live there too);
+* a temporary cache root (``$BIOLSTM_CACHE``) for the whole session, so no test reads or
+  fills ``~/.cache/biolstm`` (compiled Brian2 programs, parsed data sets);
+  ``fresh_cache``: an empty one for a single test.
 """
 
 from __future__ import annotations
@@ -66,3 +69,21 @@ def small_network():
 @pytest.fixture
 def small_inputs():
     return examples.small_inputs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache_root(tmp_path_factory):
+    """``$BIOLSTM_CACHE`` -> a temporary folder for the session (subprocesses inherit it)."""
+    patch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("biolstm_cache")
+    patch.setenv("BIOLSTM_CACHE", str(root))
+    yield root
+    patch.undo()
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch, tmp_path):
+    """An empty cache root for one test (``$BIOLSTM_CACHE``); returns its path."""
+    root = tmp_path / "biolstm_cache"
+    monkeypatch.setenv("BIOLSTM_CACHE", str(root))
+    return root

@@ -8,11 +8,15 @@ holds integers, runs them on ``numpy``, ``cython`` or ``cpp_standalone`` and ret
 of each population). :func:`simulate_loihi` quantizes a float
 :class:`~biolstm.spec.NetworkSpec` first (:func:`biolstm.loihi.quantize.quantize`).
 
-Batching is the float runner's (:mod:`biolstm.brian.runner`): all samples run in one
-Brian2 network laid end to end in time, every compartment is reset at each sample start
-(the paper's SNIP resets the whole core between samples: everything to 0, the soma
-voltage to the quantizer's ``v_init``) and synapses drop spikes emitted in an earlier
-sample. ``batch_size`` splits a long evaluation into several runs (same results).
+The network lowers to a plain description (:func:`loihi_description`) that the one Brian2
+builder (:mod:`biolstm.brian.build`) turns into objects and :mod:`biolstm.brian.run`
+executes, exactly like a float network: samples laid end to end in time (on
+``cpp_standalone`` through the structure-keyed program cache,
+:mod:`biolstm.brian.standalone`, so new weights, profiles and inputs never recompile),
+every compartment reset at each sample start (the paper's SNIP resets the whole core
+between samples: everything to 0, the soma voltage to the quantizer's ``v_init``) and
+synapses drop spikes emitted in an earlier sample. ``batch_size`` splits a long
+evaluation on ``numpy``/``cython`` into several runs (same results).
 
 One step, per compartment (nengo-loihi's bit-exact emulator); ``decay(x, d)`` keeps
 ``sign(x) * floor(|x| * (4096 - d) / 4096)``, i.e. the magnitude is truncated toward
@@ -43,8 +47,7 @@ Schedule: ``start`` (input spikes, sample reset) -> ``synapses`` (add weights to
 (Loihi's implicit delay), input spikes in the step they are injected, and
 ``delay_steps`` adds to both, as :mod:`biolstm.loihi.fixed_point` specifies. All neurons
 share one ``NeuronGroup`` with per-neuron constants (like a core's profiles) and there is
-one ``Synapses`` object per source, so ``cpp_standalone`` compiles few files; a project
-folder used again rebuilds only the two files that hold array sizes.
+one ``Synapses`` object per source, so ``cpp_standalone`` compiles few files.
 
 Values are stored as float64 holding integers: every intermediate (at most
 ``2**23 * 4096 < 2**53``) is exact, on every backend, with or without ``-ffast-math``
@@ -58,15 +61,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from biolstm.activity import Activity
-from biolstm.brian.runner import (
-    BrianNetwork,
-    add_sample_reset,
-    collect_activity,
-    concatenate_activities,
-    execute,
-    input_generators,
-    sample_gate,
-)
+from biolstm.brian.backends import STANDALONE_BACKENDS
+from biolstm.brian.build import GroupDescription, Member, NetworkDescription, ProjectionDescription
+from biolstm.brian.run import concatenate_activities, run_description
+from biolstm.brian.runner import BrianNetwork, as_brian_network, build_batch
 from biolstm.encoding import InputError, SpikeTrains
 from biolstm.errors import BiolstmError
 from biolstm.loihi.fixed_point import (
@@ -95,6 +93,7 @@ __all__ = [
     "LOIHI_SCHEDULE",
     "LoihiModeError",
     "check_quantized",
+    "loihi_description",
     "build_loihi_network",
     "simulate_quantized",
     "simulate_loihi",
@@ -364,27 +363,104 @@ class _PopulationSpikes:
         return i[keep] - self._slice.start
 
 
+def _check_record(qnet: QuantizedNetwork, record) -> dict[str, tuple[list[str], list[int]]]:
+    record = {k: (list(v), [int(x) for x in np.asarray(n, dtype=int).reshape(-1)])
+              for k, (v, n) in dict(record or {}).items()}
+    unknown = sorted(set(record) - {p.name for p in qnet.populations})
+    if unknown:
+        raise LoihiModeError(f"record: no population(s) {unknown}; populations are "
+                             f"{[p.name for p in qnet.populations]}")
+    for name, (rec_vars, neurons) in record.items():
+        pop = qnet.population(name)
+        for var in rec_vars:
+            _check_variable(pop, var, "record")
+        neurons = np.asarray(neurons, dtype=int)
+        if neurons.size and (neurons.min() < 0 or neurons.max() >= pop.size):
+            raise LoihiModeError(f"record: neuron indices of {name!r} span "
+                                 f"{neurons.min()}..{neurons.max()}, valid is 0..{pop.size - 1}")
+    return record
+
+
+def loihi_description(
+    qnet: QuantizedNetwork,
+    record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+) -> NetworkDescription:
+    """The Loihi-exact integer network as a plain description for :func:`biolstm.brian.build.build`.
+
+    All neurons live in one group (``loihi_core``) whose per-neuron constants
+    (:data:`PROFILE`) are the group's *values*, as the compartments of a Loihi core share
+    one update engine with per-compartment profiles: a compiled program takes new
+    profiles (and weights) without being compiled again. There is one projection per
+    input group and one for the recurrent/feed-forward connections (few objects, few
+    generated files); every spike adds its effective weight to the accumulator ``q``.
+    The update :func:`core_update` runs in the ``groups`` slot after the synapses
+    (:data:`LOIHI_SCHEDULE`); :data:`SAMPLE_RESET` at every sample start.
+
+    Parameters
+    ----------
+    qnet : QuantizedNetwork
+    record : mapping, optional
+        ``{population: (variables, neuron_indices)}`` with variables from
+        :data:`STATE_VARIABLES`.
+    """
+    check_quantized(qnet)
+    record = _check_record(qnet, record)
+    profiles, slices = _profiles(qnet)
+    q_bits, uv_bits = chip_state_bits(qnet.chip)
+    n = len(profiles["vth"])
+    core = GroupDescription(
+        name="loihi_core", size=n,
+        kwargs={"model": CORE_MODEL, "threshold": CORE_THRESHOLD, "reset": CORE_RESET},
+        initial={}, values=profiles, sample_reset=SAMPLE_RESET, reset_name="loihi_sample_reset",
+        updates=[(core_update(q_bits, uv_bits, 2**uv_bits - 1), "groups", 0, "loihi_update")],
+        members=[Member(p.name, slices[p.name].start, int(p.size), bool(p.spiking)) for p in qnet.populations],
+        monitor_name="loihi_spikes")
+    by_source: dict[str, list] = {}
+    for proj in qnet.projections:
+        from_input = proj.pre in qnet.inputs
+        by_source.setdefault(proj.pre if from_input else "", []).append((
+            proj.name,
+            np.asarray(proj.pre_index, dtype=np.int64) + (0 if from_input else slices[proj.pre].start),
+            np.asarray(proj.post_index, dtype=np.int64) + slices[proj.post].start,
+            effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp).astype(float),
+            np.asarray(proj.delay_steps, dtype=np.int64)))
+    projections = []
+    for source, parts in by_source.items():
+        names, pre, post, w, steps = zip(*parts)
+        pre, post, w, steps = (np.concatenate(x) for x in (pre, post, w, steps))
+        # synapse order (i, j): integer sums are exact in any order
+        order = np.lexsort((post, pre))
+        from_input = source in qnet.inputs
+        projections.append(ProjectionDescription(
+            name=f"syn_input_{source}" if from_input else "syn_core", label="+".join(names),
+            pre=source if from_input else "loihi_core", post="loihi_core",
+            i=pre[order], j=post[order], w=w[order], delay_steps=steps[order], target="q", unit="1",
+            gate="", from_input=from_input))
+    metadata = {
+        "units": "loihi",
+        "mode": "loihi",
+        "chip": qnet.chip,
+        "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
+        "conventions": dict(qnet.conventions),
+        # values the quantizer clamped (quantize(..., strict=False)): the emulation runs the clamped ones
+        "quantizer_violations": [str(v) for v in getattr(qnet, "violations", [])],
+    }
+    return NetworkDescription(
+        dt=float(qnet.dt), inputs={k: int(v) for k, v in qnet.inputs.items()}, groups=[core],
+        projections=projections, readout=tuple(qnet.readout) if qnet.readout is not None else None,
+        record=record, schedule=list(LOIHI_SCHEDULE), name="biolstm_loihi_network",
+        integer_units=True, metadata=metadata, kind="loihi")
+
+
 def build_loihi_network(
     qnet: QuantizedNetwork,
     inputs: SpikeTrains,
     record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
 ) -> BrianNetwork:
-    """Create the Brian2 objects of the Loihi mode on the current device.
+    """Create the Brian2 objects of the Loihi mode for one batch on the current device.
 
-    All neurons live in one ``NeuronGroup`` (``loihi_core``) with per-neuron constants
-    (:data:`PROFILE`), as the compartments of a Loihi core share one update engine with
-    per-compartment profiles; there is one ``Synapses`` object per input group and one for
-    the recurrent/feed-forward connections. Few objects mean few generated files: a
-    ``cpp_standalone`` build compiles several times faster than with one group per population.
-
-    Parameters
-    ----------
-    qnet : QuantizedNetwork
-    inputs : SpikeTrains
-        One group of events per entry of ``qnet.inputs``.
-    record : mapping, optional
-        ``{population: (variables, neuron_indices)}`` with variables from
-        :data:`STATE_VARIABLES`.
+    :func:`loihi_description` built by :func:`biolstm.brian.build.build` with the
+    samples end to end (one copy, every sample a slot).
 
     Returns
     -------
@@ -392,97 +468,15 @@ def build_loihi_network(
         ``groups`` holds the core group; ``spike_monitors`` per-population views of its
         spike monitor.
     """
-    import brian2 as b2
-
-    check_quantized(qnet)
     _check_inputs(qnet, inputs)
-    dt = float(qnet.dt) * b2.second
-    T = inputs.n_steps
-    S = inputs.n_samples
-    record = dict(record or {})
-    unknown = sorted(set(record) - {p.name for p in qnet.populations})
-    if unknown:
-        raise LoihiModeError(f"record: no population(s) {unknown}; populations are "
-                             f"{[p.name for p in qnet.populations]}")
-    clock = b2.Clock(dt=dt, name="biolstm_clock")
-    generators = input_generators({k: int(v) for k, v in qnet.inputs.items()}, inputs, clock)
-    profiles, slices = _profiles(qnet)
-
-    core = b2.NeuronGroup(len(profiles["vth"]), CORE_MODEL, threshold=CORE_THRESHOLD, reset=CORE_RESET,
-                          clock=clock, name="loihi_core")
-    for c, values in profiles.items():
-        setattr(core, c, values)
-    q_bits, uv_bits = chip_state_bits(qnet.chip)
-    core.run_regularly(core_update(q_bits, uv_bits, 2**uv_bits - 1), when="groups", order=0, name="loihi_update")
-    add_sample_reset(core, SAMPLE_RESET, T, dt, "loihi_sample_reset")
-    objects: list[Any] = [*generators.values(), core]
-
-    spike_monitors: dict[str, Any] = {}
-    spiking = [p for p in qnet.populations if p.spiking]
-    if spiking:
-        monitor = b2.SpikeMonitor(core, record=True, name="loihi_spikes")
-        objects.append(monitor)
+    built = build_batch(loihi_description(qnet, record), inputs)
+    net = as_brian_network(built, inputs)
+    monitor = built.spike_monitors.get("loihi_core")
+    if monitor is not None:
         cache: dict = {}
-        spike_monitors = {p.name: _PopulationSpikes(monitor, slices[p.name], cache) for p in spiking}
-
-    trace_monitors: dict[str, Any] = {}
-    trace_spec: dict[str, tuple[list[str], np.ndarray]] = {}
-    for name, (rec_vars, neurons) in record.items():
-        pop = qnet.population(name)
-        rec_vars = list(rec_vars)
-        for var in rec_vars:
-            _check_variable(pop, var, "record")
-        neurons = np.asarray(neurons, dtype=int).reshape(-1)
-        if neurons.size and (neurons.min() < 0 or neurons.max() >= pop.size):
-            raise LoihiModeError(f"record: neuron indices of {name!r} span "
-                                 f"{neurons.min()}..{neurons.max()}, valid is 0..{pop.size - 1}")
-        mon = b2.StateMonitor(core, rec_vars, record=neurons + slices[name].start, when="end",
-                              name=f"trace_{name}")
-        objects.append(mon)
-        trace_monitors[name] = mon
-        trace_spec[name] = (rec_vars, neurons)
-
-    gate = sample_gate(T)
-    by_source: dict[str, list[tuple[np.ndarray, ...]]] = {}
-    for proj in qnet.projections:
-        from_input = proj.pre in qnet.inputs
-        steps = np.asarray(proj.delay_steps, dtype=np.int64)
-        by_source.setdefault(proj.pre if from_input else "", []).append((
-            np.asarray(proj.pre_index, dtype=np.int64) + (0 if from_input else slices[proj.pre].start),
-            np.asarray(proj.post_index, dtype=np.int64) + slices[proj.post].start,
-            effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp),
-            steps))
-    synapses: dict[str, Any] = {}
-    for source, parts in by_source.items():
-        pre, post, w, steps = (np.concatenate(x) for x in zip(*parts))
-        if not len(pre):
-            continue
-        from_input = source in generators
-        name = f"syn_input_{source}" if from_input else "syn_core"
-        syn = b2.Synapses(generators[source] if from_input else core, core,
-                          model="w : 1 (constant)\nlat : integer (constant)",
-                          on_pre=f"q_post += w * {gate}", clock=clock, name=name)
-        syn.connect(i=pre, j=post)
-        syn.w = w.astype(float)
-        # steps from emission to arrival: Loihi's implicit one-step delay for compartments
-        syn.lat = steps + (0 if from_input else 1)
-        if np.any(steps > 0):
-            syn.delay = steps * dt
-        synapses[name] = syn
-        objects.append(syn)
-
-    readout_monitor = None
-    if qnet.readout is not None:
-        pop, var, _ = qnet.readout
-        sl = slices[pop]
-        readout_monitor = b2.StateMonitor(core, var, record=np.arange(sl.start, sl.stop), when="end",
-                                          name="readout")
-        objects.append(readout_monitor)
-
-    network = b2.Network(*objects, name="biolstm_loihi_network")
-    network.schedule = LOIHI_SCHEDULE
-    return BrianNetwork(network, {"loihi_core": core}, generators, synapses, spike_monitors,
-                        readout_monitor, trace_monitors, S, T, trace_spec)
+        net.spike_monitors = {m.name: _PopulationSpikes(monitor, slice(m.start, m.start + m.size), cache)
+                              for m in built.description.groups[0].members if m.spiking}
+    return net
 
 
 def _check_inputs(qnet: QuantizedNetwork, inputs: SpikeTrains) -> None:
@@ -514,18 +508,18 @@ def simulate_quantized(
         Fixed-point network (from :func:`biolstm.loihi.quantize.quantize` or built by hand).
     inputs : SpikeTrains
         The batch; each sample starts from all-zero state.
-    backend : {"numpy", "cython", "cpp_standalone"}
+    backend : {"numpy", "cython", "cpp_standalone", "cuda_standalone"}
     record : mapping, optional
         Integer state traces ``{population: (variables, neuron_indices)}``, variables from
         :data:`STATE_VARIABLES`.
     progress : bool
     directory : str, optional
-        Project folder for ``cpp_standalone``.
+        Project folder for the standalone backends (default: the program cache).
     batch_size : int, optional
-        Run at most this many samples per Brian2 run (bounds memory: spikes and readout of
-        a batch are held at once). On ``cpp_standalone`` all batches share one project
-        folder, so after the first compilation only the two files holding array sizes are
-        rebuilt (seconds). Results are identical to one run of all samples.
+        ``numpy``/``cython``: run at most this many samples per Brian2 run (bounds memory:
+        the state of a batch is held at once). The standalone backends run a compiled
+        program that takes at most :data:`biolstm.brian.standalone.MAX_SLOTS` samples per
+        run anyway. Results are identical to one run of all samples.
 
     Returns
     -------
@@ -534,56 +528,26 @@ def simulate_quantized(
         Loihi units (after each step, i.e. after reset); ``metadata`` has ``units="loihi"``,
         ``volt_per_unit`` per population, ``chip`` and ``conventions``.
     """
-    import brian2 as b2
-
-    if batch_size is not None and inputs.n_samples > int(batch_size):
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size = {batch_size} must be at least 1")
-        return _in_batches(qnet, inputs, backend, int(batch_size), record=record, progress=progress,
-                           directory=directory)
-    metadata = {
-        "units": "loihi",
-        "mode": "loihi",
-        "chip": qnet.chip,
-        "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
-        "conventions": dict(qnet.conventions),
-        # values the quantizer clamped (quantize(..., strict=False)): the emulation runs the clamped ones
-        "quantizer_violations": [str(v) for v in getattr(qnet, "violations", [])],
-    }
-    readout = tuple(qnet.readout) if qnet.readout is not None else None
-    return execute(
-        lambda: build_loihi_network(qnet, inputs, record),
-        inputs.n_samples * inputs.n_steps * float(qnet.dt) * b2.second,
-        backend,
-        lambda built, timings: collect_activity(
-            built, inputs, dt=float(qnet.dt),
-            population_sizes={p.name: int(p.size) for p in qnet.populations},
-            readout=readout, backend=backend, timings=timings, dtype=np.int64, metadata=metadata),
-        progress=progress,
-        directory=directory,
-    )
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size = {batch_size} must be at least 1")
+    if (batch_size is not None and inputs.n_samples > int(batch_size)
+            and backend not in STANDALONE_BACKENDS):
+        return _in_batches(qnet, inputs, backend, int(batch_size), record=record, progress=progress)
+    desc = loihi_description(qnet, record)
+    _check_inputs(qnet, inputs)
+    return run_description(desc, inputs, backend, progress=progress, directory=directory,
+                           layout_metadata=False)
 
 
 def _in_batches(qnet: QuantizedNetwork, inputs: SpikeTrains, backend: str, batch_size: int, *,
-                record, progress: bool, directory: str | None) -> Activity:
-    import shutil
-    import tempfile
-
+                record, progress: bool) -> Activity:
     from tqdm.auto import tqdm
 
-    own_dir = backend == "cpp_standalone" and directory is None
-    if own_dir:
-        directory = tempfile.mkdtemp(prefix="biolstm_loihi_")
     starts = range(0, inputs.n_samples, batch_size)
     parts = []
-    try:
-        for start in tqdm(starts, desc=f"Loihi mode ({backend})", unit="batch", disable=not progress):
-            chunk = inputs.subset(slice(start, min(start + batch_size, inputs.n_samples)))
-            parts.append(simulate_quantized(qnet, chunk, backend, record=record, progress=False,
-                                            directory=directory))
-    finally:
-        if own_dir:
-            shutil.rmtree(directory, ignore_errors=True)
+    for start in tqdm(starts, desc=f"Loihi mode ({backend})", unit="batch", disable=not progress):
+        chunk = inputs.subset(slice(start, min(start + batch_size, inputs.n_samples)))
+        parts.append(simulate_quantized(qnet, chunk, backend, record=record, progress=False))
     return concatenate_activities(parts)
 
 

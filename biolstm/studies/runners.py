@@ -174,12 +174,15 @@ NEURON_STEP_DEFAULTS = {
                  metrics=("rates", "adaptation", "isi", "rate_theory"))
 def neuron_step(params: dict, seed: int) -> RunOutput:
     """One neuron under a constant current step (Brian2): f-I curves and adaptation."""
-    import brian2 as b2
+    import dataclasses
+
     from brian2 import ms, pA
 
-    from biolstm.activity import Activity
-    from biolstm.brian.backends import activated
+    from biolstm.brian.build import from_spec
+    from biolstm.brian.run import run_description
+    from biolstm.encoding import SpikeTrains
     from biolstm.neurons import AHPParams, ALIFParams, get_model
+    from biolstm.spec import NetworkSpec, Population
 
     ahp = AHPParams(tau_m=params["tau_m_ms"] * ms, tau_ahp=params["tau_ahp_ms"] * ms,
                     delta_I_ahp=params["delta_I_ahp_pA"] * pA, t_ref=params["t_ref_ms"] * ms)
@@ -195,20 +198,13 @@ def neuron_step(params: dict, seed: int) -> RunOutput:
     model = get_model(model_name)
     dt = params["dt_ms"] * ms
     n_steps = int(round(params["duration_ms"] / params["dt_ms"]))
-    with activated(params["backend"]):
-        group = b2.NeuronGroup(1, dt=dt, name="neuron", **model.brian_kwargs(p))
-        for var, value in model.initial_values(p).items():
-            setattr(group, var, value)
-        group.I_ext = params["I_ext_pA"] * pA
-        mon = b2.SpikeMonitor(group)
-        net = b2.Network(group, mon)
-        net.run(n_steps * dt)
-        steps = np.rint(np.asarray(mon.t[:]) / float(dt)).astype(np.int64)
-    steps = steps[steps < n_steps]
-    events = np.stack([np.zeros_like(steps), steps, np.zeros_like(steps)], axis=1)
-    activity = Activity(dt=float(dt), n_samples=1, n_steps=n_steps,
-                        population_sizes={"neuron": 1}, spikes={"neuron": events},
-                        backend=params["backend"])
+    spec = NetworkSpec([Population("neuron", 1, model_name,
+                                   {f.name: getattr(p, f.name) for f in dataclasses.fields(p)})], dt=dt)
+    desc = from_spec(spec)
+    # the current is a per-neuron value of the build: a compiled program takes any amplitude
+    desc.groups[0].values["I_ext"] = np.array([float(params["I_ext_pA"] * pA)])
+    activity = run_description(desc, SpikeTrains(1, n_steps, {}, {}), params["backend"],
+                               progress=False, layout_metadata=False)
     early = max(1, int(round(params["early_ms"] / params["dt_ms"])))
     return RunOutput(activity=activity,
                      extras={"early_steps": early, "population_models": {"neuron": (model, p)}})
