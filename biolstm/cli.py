@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("biolstm.commands.eval", "evaluate sMNIST weights: accuracy, firing rates, Loihi cost"),
     "sweep": ("biolstm.commands.sweep", "parameter study from a TOML/YAML config -> one tidy table + plots"),
     "convert": ("biolstm.commands.convert", "convert a network between NetworkSpec .npz, NIR .nir and LSNN weight folders"),
+    "cache": ("biolstm.commands.cache", "list or clear the cache of compiled Brian2 programs"),
 }
 
 USER_ERRORS: tuple[str, ...] = (
