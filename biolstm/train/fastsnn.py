@@ -15,6 +15,8 @@ forward, per step ``t`` and neuron ``n`` (state ``u = (u0, u1)``, membrane ``u0`
     u_i = a_i (1 - z) + set_i z   if variable i is reset to a value
     u_i = a_i + add_i z           if variable i is incremented
 
+(every sample starts from the model's initial state: ``v = v_rest``, adaptation 0)
+
 backward (``z`` is a Heaviside step with the LSNN pseudo-derivative
 ``gamma*max(0, 1-|h|)``; the membrane reset is not differentiated, as in the Python
 path with ``detach_reset=True``)::
@@ -24,88 +26,214 @@ path with ``detach_reset=True``)::
     gI   = ga0;  gu_prev = T^T ga;  gz_prev = gI @ w_rec^T;
     g_w_rec += z_prev^T gI;  g_w_in += x^T gI
 
+How it is fast (measured by ``benchmarks/train_speed.py``):
+
+* ``gz_prev`` is only used where the pseudo-derivative is non-zero (``|h| < 1``, about 13 %
+  of the neurons and steps at the trained network's rate), so only those entries of
+  ``gI @ w_rec^T`` are computed, as dot products, not the whole matrix product per step;
+* spikes are sparse (0.04 per neuron and step): the input current and the weight
+  gradients add the rows of the neurons that spiked only;
+* samples run in parallel (``torch.get_num_threads()`` threads). The weight gradients are
+  summed per chunk of samples and the chunks in a fixed order, the chunks fixed by the batch
+  size alone, so results are bit-identical for any thread count, and training stays
+  deterministic;
+* the per-neuron loops are branch-free, so the compiler vectorises them; the build uses
+  ``-march=native`` (its build name, :func:`build_name`, carries a hash of the CPU) and
+  ``-ffp-contract=off`` (no fused multiply-adds: the forward pass rounds as the Python
+  path's separate operations do, so a float64 forward gives the same spikes).
+
+The forward pass keeps only the spikes and ``1-|h|`` of each spiking neuron and step for
+the backward pass (not the state).
+
 It needs a C++ compiler (torch builds it once with ``torch.utils.cpp_extension`` and
-caches it). Where that fails, :func:`available` is False and training uses the Python
-path, which gives the same numbers (``tests/test_smnist_train.py`` checks both).
-Supported: up to two state variables per neuron, the membrane first, no blocked
-refractory steps.
+caches it under :func:`build_name`). Where that fails, :func:`available` is False and
+training uses the Python path, which gives the same numbers (``tests/test_fastsnn.py``
+and ``tests/test_smnist_train.py`` check both). Supported: up to two state variables per
+neuron, the membrane first, no blocked refractory steps.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
 import torch
 
-__all__ = ["available", "load", "FastSequence"]
+log = logging.getLogger(__name__)
+
+__all__ = ["available", "load", "build_flags", "build_name", "FastSequence"]
 
 _SOURCE = r"""
 #include <torch/extension.h>
-#include <vector>
+#include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
-// P: per-neuron parameters [16, N]: T00 T01 T10 T11 off0 off1 c0 c1 const spiking
-//    set0_flag set0_val set1_flag set1_val add0 add1
+// P: per-neuron parameters [18, N]: T00 T01 T10 T11 off0 off1 c0 c1 const spiking
+//    set0_flag set0_val set1_flag set1_val add0 add1 init0 init1
+template <typename S>
+struct Coeffs {
+  const S *T00, *T01, *T10, *T11, *o0, *o1, *c0, *c1, *cst, *spk, *sf0, *sv0, *sf1, *sv1, *ad0,
+      *ad1, *in0, *in1;
+  Coeffs(const S* P, int64_t N)
+      : T00(P), T01(P + N), T10(P + 2 * N), T11(P + 3 * N), o0(P + 4 * N), o1(P + 5 * N),
+        c0(P + 6 * N), c1(P + 7 * N), cst(P + 8 * N), spk(P + 9 * N), sf0(P + 10 * N),
+        sv0(P + 11 * N), sf1(P + 12 * N), sv1(P + 13 * N), ad0(P + 14 * N), ad1(P + 15 * N),
+        in0(P + 16 * N), in1(P + 17 * N) {}
+};
+
+constexpr int64_t LANES = 64;  // partial sums of dot(); rows are padded to a multiple of it
+static inline int64_t padded(int64_t n) { return (n + LANES - 1) / LANES * LANES; }
+
+template <typename S>
+static inline void add_row(S* __restrict__ dst, const S* __restrict__ src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+// a . b for n a multiple of LANES, with LANES independent partial sums (vectorised; a fixed
+// order, so deterministic)
+template <typename S>
+static inline S dot(const S* __restrict__ a, const S* __restrict__ b, int64_t n) {
+  S acc[LANES] = {0};
+  for (int64_t i = 0; i < n; i += LANES)
+    for (int64_t j = 0; j < LANES; ++j) acc[j] += a[i + j] * b[i + j];
+  for (int64_t w = LANES / 2; w > 0; w /= 2)
+    for (int64_t j = 0; j < w; ++j) acc[j] += acc[j + w];
+  return acc[0];
+}
+
+// The indices i < n with v[i] != 0, in increasing order, into out; returns their number
+// (branch-free, so unpredictable spikes cost no branch mispredictions)
+static inline int64_t compact(const uint8_t* __restrict__ v, int64_t n, int32_t* __restrict__ out) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[m] = int32_t(i);
+    m += v[i] != 0;
+  }
+  return m;
+}
+
+// One forward step of every neuron, its input current I summed. Zero coefficients add
+// exact zeros, so this rounds as the Python path's sums do.
+template <typename S>
+static void step_neurons(const Coeffs<S>& k, const S* __restrict__ I, S* __restrict__ U0,
+                         S* __restrict__ U1, uint8_t* __restrict__ Zn, S* __restrict__ PDn,
+                         const int64_t N) {
+  const S *__restrict__ T00 = k.T00, *__restrict__ T01 = k.T01, *__restrict__ T10 = k.T10,
+          *__restrict__ T11 = k.T11, *__restrict__ o0 = k.o0, *__restrict__ o1 = k.o1,
+          *__restrict__ c0 = k.c0, *__restrict__ c1 = k.c1, *__restrict__ cst = k.cst,
+          *__restrict__ spk = k.spk, *__restrict__ sf0 = k.sf0, *__restrict__ sv0 = k.sv0,
+          *__restrict__ sf1 = k.sf1, *__restrict__ sv1 = k.sv1, *__restrict__ ad0 = k.ad0,
+          *__restrict__ ad1 = k.ad1;
+  for (int64_t n = 0; n < N; ++n) {
+    S x0 = ((U0[n] * T00[n] + U1[n] * T01[n]) + o0[n]) + I[n];
+    S x1 = (U0[n] * T10[n] + U1[n] * T11[n]) + o1[n];
+    S h0 = c0[n] * x0;
+    S h = c1[n] != 0 ? h0 + c1[n] * x1 : h0;
+    S d = h - cst[n];
+    bool z = (spk[n] != 0) & (d > 0);
+    // reset: set to a value, then add (the Python path's order); unused terms are exact zeros
+    S r0 = (sf0[n] != 0 ? sv0[n] : x0) + ad0[n];
+    S r1 = (sf1[n] != 0 ? sv1[n] : x1) + ad1[n];
+    U0[n] = z ? r0 : x0;
+    U1[n] = z ? r1 : x1;
+    Zn[n] = z;
+    PDn[n] = S(1) - std::abs(d);
+  }
+}
+
+// One backward step of every neuron. On entry G = gradient wrt the state after step t, on
+// exit wrt the state after step t-1; gi = gradient wrt step t's input current; ZF spikes
+// (0/1), GZ the gradient wrt the spikes from later steps, PD the pseudo-derivative's
+// 1-|h| where positive, else 0.
+template <typename S>
+static void step_neurons_back(const Coeffs<S>& k, const S* __restrict__ ZF, const S* __restrict__ GZ,
+                              const S* __restrict__ PD, const S gamma, S* __restrict__ G0,
+                              S* __restrict__ G1, S* __restrict__ gi, const int64_t N) {
+  const S *__restrict__ T00 = k.T00, *__restrict__ T01 = k.T01, *__restrict__ T10 = k.T10,
+          *__restrict__ T11 = k.T11, *__restrict__ c0 = k.c0, *__restrict__ c1 = k.c1,
+          *__restrict__ sf0 = k.sf0, *__restrict__ sf1 = k.sf1, *__restrict__ ad0 = k.ad0,
+          *__restrict__ ad1 = k.ad1;
+  for (int64_t n = 0; n < N; ++n) {
+    S ga0 = G0[n], ga1 = G1[n];
+    S gz = (GZ[n] + ad0[n] * ga0) + ad1[n] * ga1;  // through the reset increments
+    ga0 = ga0 * (1 - sf0[n] * ZF[n]);               // a reset to a value passes no gradient
+    ga1 = ga1 * (1 - sf1[n] * ZF[n]);
+    S gh = (gz * gamma) * PD[n];
+    ga0 = ga0 + c0[n] * gh;
+    ga1 = ga1 + c1[n] * gh;
+    gi[n] = ga0;
+    G0[n] = T00[n] * ga0 + T10[n] * ga1;
+    G1[n] = T01[n] * ga0 + T11[n] * ga1;
+  }
+}
+
+// Weight gradients are summed per chunk of samples; the number of chunks depends on B
+// only (never on the thread count), and chunks are added in a fixed order, so the results
+// are bit-identical for any number of threads.
+static inline int64_t n_chunks(int64_t B) { return std::min<int64_t>(B, 16); }
+
 template <typename S>
 static void fwd_impl(const uint8_t* x, const S* win, const S* wrec, const S* P,
                      const int64_t* pre2post, const int64_t* ro, int64_t B, int64_t T, int64_t C,
-                     int64_t N, int64_t Np, int64_t R, int64_t K, int64_t C0, S* a0s, S* a1s,
+                     int64_t N, int64_t Np, int64_t R, int64_t K, int64_t C0, bool ident, S* pds,
                      uint8_t* zs, S* tail, S* counts) {
-  std::vector<S> u0(B * N, 0), u1(B * N, 0), I(N);
-  std::vector<int64_t> post2pre(N, -1);
-  for (int64_t p = 0; p < Np; ++p) post2pre[pre2post[p]] = p;
-  const S *T00 = P, *T01 = P + N, *T10 = P + 2 * N, *T11 = P + 3 * N, *o0 = P + 4 * N,
-          *o1 = P + 5 * N, *c0 = P + 6 * N, *c1 = P + 7 * N, *cst = P + 8 * N, *spk = P + 9 * N,
-          *sf0 = P + 10 * N, *sv0 = P + 11 * N, *sf1 = P + 12 * N, *sv1 = P + 13 * N,
-          *ad0 = P + 14 * N, *ad1 = P + 15 * N;
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t n = 0; n < N; ++n) I[n] = 0;
-      const uint8_t* xt = x + (b * T + t) * C;
-      for (int64_t c = 0; c < C; ++c)
-        if (xt[c]) {
-          const S* w = win + c * N;
-          for (int64_t n = 0; n < N; ++n) I[n] += w[n];
-        }
-      if (t > 0) {
-        const uint8_t* zp = zs + ((t - 1) * B + b) * Np;
-        for (int64_t p = 0; p < Np; ++p)
-          if (zp[p]) {
-            const S* w = wrec + p * N;
-            for (int64_t n = 0; n < N; ++n) I[n] += w[n];
-          }
-      }
-      S* A0 = a0s + (t * B + b) * N;
-      S* A1 = a1s + (t * B + b) * N;
-      uint8_t* Z = zs + (t * B + b) * Np;
-      S* U0 = u0.data() + b * N;
-      S* U1 = u1.data() + b * N;
-      for (int64_t n = 0; n < N; ++n) {
-        // zero coefficients add exact zeros, so this equals the Python path's sums
-        S x0 = ((U0[n] * T00[n] + U1[n] * T01[n]) + o0[n]) + I[n];
-        S x1 = (U0[n] * T10[n] + U1[n] * T11[n]) + o1[n];
-        A0[n] = x0;
-        A1[n] = x1;
-        if (spk[n] != 0) {
-          S h = c0[n] * x0;
-          if (c1[n] != 0) h = h + c1[n] * x1;
-          bool z = (h - cst[n]) > 0;
-          int64_t p = post2pre[n];
-          Z[p] = z;
-          if (z) {
-            if (t >= C0) counts[b * Np + p] += 1;
-            if (sf0[n] != 0) x0 = sv0[n]; else x0 = x0 + ad0[n];
-            if (sf1[n] != 0) x1 = sv1[n]; else x1 = x1 + ad1[n];
+  const Coeffs<S> k(P, N);
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<S> u0v(N), u1v(N), Iv(N), pdv(N);
+    std::vector<uint8_t> zv(N);
+    std::vector<int32_t> cv(Np);
+    S* __restrict__ U0 = u0v.data();
+    S* __restrict__ U1 = u1v.data();
+    S* __restrict__ I = Iv.data();
+    S* __restrict__ PDn = pdv.data();
+    uint8_t* __restrict__ Zn = zv.data();
+    int32_t* __restrict__ cnt = cv.data();
+    std::vector<int32_t> xlv(C), zlv(Np);
+    int32_t* __restrict__ xl = xlv.data();  // input channels that spike at t
+    int32_t* __restrict__ zl = zlv.data();  // neurons (pre index) that spiked at t-1
+    for (int64_t b = b0; b < b1; ++b) {
+      int64_t mz = 0;
+      std::copy(k.in0, k.in0 + N, U0);
+      std::copy(k.in1, k.in1 + N, U1);
+      std::fill(cnt, cnt + Np, 0);
+      for (int64_t t = 0; t < T; ++t) {
+        std::fill(I, I + N, S(0));
+        const int64_t mx = compact(x + (b * T + t) * C, C, xl);
+        for (int64_t i = 0; i < mx; ++i) add_row(I, win + xl[i] * N, N);
+        for (int64_t i = 0; i < mz; ++i) add_row(I, wrec + zl[i] * N, N);
+        step_neurons(k, I, U0, U1, Zn, PDn, N);
+        uint8_t* __restrict__ Z = zs + (t * B + b) * Np;
+        S* __restrict__ PD = pds + (t * B + b) * Np;
+        if (ident) {
+          std::copy(Zn, Zn + Np, Z);
+          std::copy(PDn, PDn + Np, PD);
+        } else {
+          for (int64_t p = 0; p < Np; ++p) {
+            Z[p] = Zn[pre2post[p]];
+            PD[p] = PDn[pre2post[p]];
           }
         }
-        U0[n] = x0;
-        U1[n] = x1;
+        if (t >= C0)
+          for (int64_t p = 0; p < Np; ++p) cnt[p] += Z[p];
+        mz = compact(Z, Np, zl);  // the spikes that reach step t+1
+        if (t >= T - K)
+          for (int64_t r = 0; r < R; ++r) tail[(b * K + (t - (T - K))) * R + r] = U0[ro[r]];
       }
-      if (t >= T - K)
-        for (int64_t r = 0; r < R; ++r) tail[(b * K + (t - (T - K))) * R + r] = U0[ro[r]];
+      for (int64_t p = 0; p < Np; ++p) counts[b * Np + p] = S(cnt[p]);
     }
-  }
+  });
+}
+
+// pre2post[p] == p for every p (the spiking populations come first)?
+static bool identity(const torch::Tensor& pre2post) {
+  auto a = pre2post.accessor<int64_t, 1>();
+  for (int64_t p = 0; p < a.size(0); ++p)
+    if (a[p] != p) return false;
+  return true;
 }
 
 std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Tensor wrec,
@@ -113,99 +241,113 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
                                    int64_t K, int64_t C0) {
   int64_t B = x.size(0), T = x.size(1), C = x.size(2), N = win.size(1), Np = wrec.size(0),
           R = ro.size(0);
+  const bool ident = identity(pre2post);
   auto opts = win.options();
-  auto a0 = torch::empty({T, B, N}, opts), a1 = torch::empty({T, B, N}, opts);
-  auto z = torch::zeros({T, B, Np}, opts.dtype(torch::kUInt8));
-  auto tail = torch::zeros({B, K, R}, opts), counts = torch::zeros({B, Np}, opts);
+  auto pd = torch::empty({T, B, Np}, opts);
+  auto z = torch::empty({T, B, Np}, opts.dtype(torch::kUInt8));
+  auto tail = torch::zeros({B, K, R}, opts), counts = torch::empty({B, Np}, opts);
   AT_DISPATCH_FLOATING_TYPES(win.scalar_type(), "fastsnn_forward", [&] {
     fwd_impl<scalar_t>(x.data_ptr<uint8_t>(), win.data_ptr<scalar_t>(), wrec.data_ptr<scalar_t>(),
                        P.data_ptr<scalar_t>(), pre2post.data_ptr<int64_t>(),
-                       ro.data_ptr<int64_t>(), B, T, C, N, Np, R, K, C0, a0.data_ptr<scalar_t>(),
-                       a1.data_ptr<scalar_t>(), z.data_ptr<uint8_t>(), tail.data_ptr<scalar_t>(),
+                       ro.data_ptr<int64_t>(), B, T, C, N, Np, R, K, C0, ident, pd.data_ptr<scalar_t>(),
+                       z.data_ptr<uint8_t>(), tail.data_ptr<scalar_t>(),
                        counts.data_ptr<scalar_t>());
   });
-  return {tail, counts, a0, a1, z};
+  return {tail, counts, pd, z};
+}
+
+template <typename S>
+static void bwd_impl(const S* GT, const S* GC, const uint8_t* X, const S* wrec, const S* P,
+                     const int64_t* pre2post, const int64_t* ro, const S* pds, const uint8_t* zs,
+                     S gamma, int64_t B, int64_t T, int64_t C, int64_t N, int64_t Np, int64_t R,
+                     int64_t K, int64_t C0, bool ident, S* acc) {
+  const Coeffs<S> k(P, N);
+  const int64_t chunks = n_chunks(B), rows = C + Np, Nq = padded(N);
+  std::vector<S> wpad(Np * Nq, S(0));  // w_rec rows padded with zeros for dot()
+  for (int64_t p = 0; p < Np; ++p) std::copy(wrec + p * N, wrec + (p + 1) * N, wpad.data() + p * Nq);
+  at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
+    std::vector<S> g0v(N), g1v(N), gav(Nq, 0), gbv(Nq, 0), gzv(N, 0), zfv(N, 0), pdv(N, 0);
+    std::vector<int64_t> need(Np);
+    std::vector<int32_t> xlv(C), zlv(Np);
+    int32_t* __restrict__ xl = xlv.data();
+    int32_t* __restrict__ zl = zlv.data();
+    S* __restrict__ G0 = g0v.data();
+    S* __restrict__ G1 = g1v.data();
+    S* __restrict__ GZ = gzv.data();
+    S* __restrict__ ZF = zfv.data();
+    S* __restrict__ PDn = pdv.data();
+    for (int64_t ch = k0; ch < k1; ++ch) {
+      S* A = acc + ch * rows * N;  // this chunk's [C + Np, N] weight gradients
+      for (int64_t b = ch * B / chunks; b < (ch + 1) * B / chunks; ++b) {
+        std::fill(G0, G0 + N, S(0));
+        std::fill(G1, G1 + N, S(0));
+        S* gi = gav.data();     // gradient wrt the input current at step t (zero padded)
+        S* gnext = gbv.data();  // ... at step t + 1
+        for (int64_t t = T - 1; t >= 0; --t) {
+          if (t >= T - K)
+            for (int64_t r = 0; r < R; ++r) G0[ro[r]] += GT[(b * K + (t - (T - K))) * R + r];
+          const uint8_t* Z = zs + (t * B + b) * Np;
+          const S* PD = pds + (t * B + b) * Np;
+          const S* gc = GC + b * Np;
+          const bool counted = t >= C0;
+          if (ident) {
+            for (int64_t p = 0; p < Np; ++p) {
+              ZF[p] = S(Z[p]);
+              PDn[p] = PD[p] > 0 ? PD[p] : S(0);
+              GZ[p] = counted ? gc[p] : S(0);
+            }
+          } else {
+            for (int64_t p = 0; p < Np; ++p) {
+              int64_t n = pre2post[p];
+              ZF[n] = S(Z[p]);
+              PDn[n] = PD[p] > 0 ? PD[p] : S(0);
+              GZ[n] = counted ? gc[p] : S(0);
+            }
+          }
+          int64_t m = 0;
+          for (int64_t p = 0; p < Np; ++p) {
+            need[m] = p;
+            m += PD[p] > 0;
+          }
+          // the gradient wrt z_t through step t+1's input current, (gI_{t+1} @ w_rec^T)[p],
+          // only where the pseudo-derivative passes it on (elsewhere it is never used)
+          if (t + 1 < T)
+            for (int64_t i = 0; i < m; ++i) {
+              int64_t p = need[i], n = pre2post[p];
+              GZ[n] = dot(wpad.data() + p * Nq, gnext, Nq) + GZ[n];
+            }
+          step_neurons_back(k, ZF, GZ, PDn, gamma, G0, G1, gi, N);
+          const int64_t mx = compact(X + (b * T + t) * C, C, xl);
+          for (int64_t i = 0; i < mx; ++i) add_row(A + xl[i] * N, gi, N);
+          if (t > 0) {
+            const int64_t mz = compact(zs + ((t - 1) * B + b) * Np, Np, zl);
+            for (int64_t i = 0; i < mz; ++i) add_row(A + (C + zl[i]) * N, gi, N);
+          }
+          std::swap(gi, gnext);
+        }
+      }
+    }
+  });
+  for (int64_t ch = 1; ch < chunks; ++ch) add_row(acc, acc + ch * rows * N, rows * N);
 }
 
 std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, torch::Tensor x,
                                     torch::Tensor wrec, torch::Tensor P, torch::Tensor pre2post,
-                                    torch::Tensor ro, torch::Tensor a0s, torch::Tensor a1s,
-                                    torch::Tensor zs, double gamma, int64_t C0) {
-  int64_t T = a0s.size(0), B = a0s.size(1), N = a0s.size(2), Np = wrec.size(0), R = ro.size(0),
+                                    torch::Tensor ro, torch::Tensor pds, torch::Tensor zs,
+                                    double gamma, int64_t C0) {
+  int64_t T = pds.size(0), B = pds.size(1), Np = pds.size(2), N = wrec.size(1), R = ro.size(0),
           K = gtail.size(1), C = x.size(2);
-  auto opts = a0s.options();
-  auto gwin = torch::zeros({C, N}, opts);
-  auto gw = torch::zeros({Np, N}, opts);
-  auto gI = torch::zeros({B, N}, opts);
-  auto gzrec = torch::zeros({B, Np}, opts);
-  AT_DISPATCH_FLOATING_TYPES(a0s.scalar_type(), "fastsnn_backward", [&] {
-    using S = scalar_t;
-    const S* p = P.data_ptr<S>();
-    const S *T00 = p, *T01 = p + N, *T10 = p + 2 * N, *T11 = p + 3 * N, *c0 = p + 6 * N,
-            *c1 = p + 7 * N, *cst = p + 8 * N, *spk = p + 9 * N, *sf0 = p + 10 * N,
-            *sf1 = p + 12 * N, *ad0 = p + 14 * N, *ad1 = p + 15 * N;
-    const int64_t* pre2 = pre2post.data_ptr<int64_t>();
-    const int64_t* rr = ro.data_ptr<int64_t>();
-    std::vector<int64_t> post2pre(N, -1);
-    for (int64_t q = 0; q < Np; ++q) post2pre[pre2[q]] = q;
-    std::vector<S> gu0(B * N, 0), gu1(B * N, 0);
-    const S* GT = gtail.data_ptr<S>();
-    const S* GC = gcounts.data_ptr<S>();
-    const uint8_t* Zs = zs.data_ptr<uint8_t>();
-    S* GWI = gwin.data_ptr<S>();
-    const uint8_t* X = x.data_ptr<uint8_t>();
-    S* GW = gw.data_ptr<S>();
-    S* GI = gI.data_ptr<S>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const S* GZ = gzrec.data_ptr<S>();  // gradient wrt z_t from step t+1's input (0 at T-1)
-      for (int64_t b = 0; b < B; ++b) {
-        S* G0 = gu0.data() + b * N;
-        S* G1 = gu1.data() + b * N;
-        if (t >= T - K)
-          for (int64_t r = 0; r < R; ++r) G0[rr[r]] += GT[(b * K + (t - (T - K))) * R + r];
-        const S* A0 = a0s.data_ptr<S>() + (t * B + b) * N;
-        const S* A1 = a1s.data_ptr<S>() + (t * B + b) * N;
-        const uint8_t* Z = Zs + (t * B + b) * Np;
-        S* gi = GI + b * N;
-        for (int64_t n = 0; n < N; ++n) {
-          S ga0 = G0[n], ga1 = G1[n];
-          if (spk[n] != 0) {
-            int64_t q = post2pre[n];
-            S z = Z[q] ? S(1) : S(0);
-            S gz = GZ[b * Np + q] + (t >= C0 ? GC[b * Np + q] : S(0));
-            if (sf0[n] != 0) ga0 = ga0 * (1 - z); else gz += ad0[n] * G0[n];
-            if (sf1[n] != 0) ga1 = ga1 * (1 - z); else gz += ad1[n] * G1[n];
-            S h = c0[n] * A0[n] + c1[n] * A1[n] - cst[n];
-            S pd = 1 - std::abs(h);
-            if (pd > 0) {
-              S gh = gz * S(gamma) * pd;
-              ga0 += c0[n] * gh;
-              ga1 += c1[n] * gh;
-            }
-          }
-          gi[n] = ga0;
-          G0[n] = T00[n] * ga0 + T10[n] * ga1;
-          G1[n] = T01[n] * ga0 + T11[n] * ga1;
-        }
-        const uint8_t* xt = X + (b * T + t) * C;
-        for (int64_t c = 0; c < C; ++c)
-          if (xt[c]) {
-            S* w = GWI + c * N;
-            for (int64_t n = 0; n < N; ++n) w[n] += gi[n];
-          }
-        if (t > 0) {
-          const uint8_t* zp = Zs + ((t - 1) * B + b) * Np;
-          for (int64_t q = 0; q < Np; ++q)
-            if (zp[q]) {
-              S* w = GW + q * N;
-              for (int64_t n = 0; n < N; ++n) w[n] += gi[n];
-            }
-        }
-      }
-      if (t > 0) gzrec = torch::mm(gI, wrec.t());
-    }
+  const bool ident = identity(pre2post);
+  auto acc = torch::zeros({n_chunks(B), C + Np, N}, pds.options());
+  AT_DISPATCH_FLOATING_TYPES(pds.scalar_type(), "fastsnn_backward", [&] {
+    bwd_impl<scalar_t>(gtail.data_ptr<scalar_t>(), gcounts.data_ptr<scalar_t>(),
+                       x.data_ptr<uint8_t>(), wrec.data_ptr<scalar_t>(), P.data_ptr<scalar_t>(),
+                       pre2post.data_ptr<int64_t>(), ro.data_ptr<int64_t>(),
+                       pds.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(), scalar_t(gamma), B, T,
+                       C, N, Np, R, K, C0, ident, acc.data_ptr<scalar_t>());
   });
-  return {gwin, gw};
+  auto g = acc[0];
+  return {g.narrow(0, 0, C).clone(), g.narrow(0, C, Np).clone()};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -214,28 +356,82 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 }
 """
 
+
+KERNEL_VERSION = 5
+"""Bumped whenever the C++ source changes, so that no old build is reused."""
+_BASE_FLAGS = ("-O3", "-ffp-contract=off")
+"""``-ffp-contract=off``: no fused multiply-adds, so the forward pass rounds exactly as the
+Python path's separate torch multiplications and additions do."""
+
 _MODULE = None
 _FAILED: str | None = None
+BUILD_NAME: str | None = None
+"""Name of the loaded build (set by :func:`load`)."""
+
+
+def _cpu_identity() -> str:
+    """What ``-march=native`` compiles for: the CPU model and its instruction-set flags."""
+    import platform
+
+    text = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = fh.read().splitlines()
+        text = "\n".join(sorted({ln for ln in lines if ln.split(":")[0].strip() in ("model name", "flags")}))
+    except OSError:
+        pass
+    return text or f"{platform.machine()} {platform.processor()}"
+
+
+def build_flags() -> tuple[str, ...]:
+    """Compiler flags of the kernel: ``_BASE_FLAGS`` plus ``-march=native`` unless
+    ``BIOLSTM_FAST_SNN_PORTABLE`` is set."""
+    if os.environ.get("BIOLSTM_FAST_SNN_PORTABLE"):
+        return _BASE_FLAGS
+    return _BASE_FLAGS + ("-march=native",)
+
+
+def build_name(flags: tuple[str, ...]) -> str:
+    """Build (cache) name ``biolstm_fastsnn_v<version>_<key>``.
+
+    ``key`` hashes the flags, the torch version (the extension's ABI) and, with
+    ``-march=native``, the CPU identity, so that a cache folder shared by machines with
+    different CPUs never hands one machine a binary built for another's instruction set.
+    """
+    import hashlib
+
+    ident = " ".join(flags) + f"\ntorch {torch.__version__}"
+    if "-march=native" in flags:
+        ident += "\n" + _cpu_identity()
+    return f"biolstm_fastsnn_v{KERNEL_VERSION}_{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
 
 
 def load(verbose: bool = False):
-    """Compile (once, cached by torch) and return the extension module, or None."""
-    global _MODULE, _FAILED
+    """Compile (once, cached by torch under :func:`build_name`) and return the module, or None."""
+    global _MODULE, _FAILED, BUILD_NAME
     if _MODULE is not None or _FAILED is not None:
         return _MODULE
     if os.environ.get("BIOLSTM_NO_FAST_SNN"):
         _FAILED = "disabled by BIOLSTM_NO_FAST_SNN"
         return None
-    try:
-        from torch.utils.cpp_extension import load_inline
+    tries = [build_flags()]
+    if tries[0] != _BASE_FLAGS:
+        tries.append(_BASE_FLAGS)  # a compiler without -march=native
+    for flags in tries:
+        try:
+            from torch.utils.cpp_extension import load_inline
 
-        _MODULE = load_inline(name="biolstm_fastsnn_v4", cpp_sources=[_SOURCE], functions=None,
-                              extra_cflags=["-O3", "-march=native"], verbose=verbose)
-    except Exception as err:  # no compiler, no ninja, ...
-        _FAILED = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        warnings.warn(f"biolstm: compiled SNN kernel unavailable ({_FAILED}); training uses the "
-                      f"slower Python step loop", RuntimeWarning, stacklevel=2)
-    return _MODULE
+            name = build_name(flags)
+            _MODULE = load_inline(name=name, cpp_sources=[_SOURCE], functions=None,
+                                  extra_cflags=list(flags), verbose=verbose)
+            BUILD_NAME, _FAILED = name, None
+            return _MODULE
+        except Exception as err:  # no compiler, no ninja, an unknown flag ...
+            _FAILED = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            log.info("building the SNN kernel with %s failed: %s", " ".join(flags), _FAILED)
+    warnings.warn(f"biolstm: compiled SNN kernel unavailable ({_FAILED}); training uses the "
+                  f"slower Python step loop", RuntimeWarning, stacklevel=2)
+    return None
 
 
 def available() -> bool:
@@ -243,12 +439,21 @@ def available() -> bool:
     return load() is not None
 
 
+N_PARAMS = 18
+"""Rows of the per-neuron parameter array (see the C++ source)."""
+
+
 class FastSequence(torch.autograd.Function):
     """Differentiable ``(x, w_in, w_rec) -> (readout tail, spike counts, spikes)``.
 
     ``x`` are the input spikes as uint8 [B, T, C]; ``w_in`` [C, N] and ``w_rec`` [n_pre, N]
-    are the concatenated weights (threshold units). Spike counts are of steps
-    ``count_from..T-1`` (0: all steps).
+    are the concatenated weights (threshold units); ``params`` [N_PARAMS, N] the per-neuron
+    coefficients (:meth:`biolstm.train.snn.TorchNetwork._fast_params`); ``pre2post`` [n_pre]
+    the post index of each spiking neuron, ``readout_idx`` [R] the post indices read out.
+    Returns the readout membranes of the last ``tail_steps`` steps [B, tail_steps, R], the
+    spike counts of steps ``count_from..T-1`` [B, n_pre] (0: all steps) and the spikes
+    uint8 [T, B, n_pre]. Uses ``torch.get_num_threads()`` threads; the results do not
+    depend on their number.
     """
 
     @staticmethod
@@ -256,9 +461,10 @@ class FastSequence(torch.autograd.Function):
                 count_from: int = 0):
         mod = load()
         x = x.contiguous()
-        tail, counts, a0, a1, z = mod.forward(x, w_in.contiguous(), w_rec.contiguous(), params,
-                                              pre2post, readout_idx, int(tail_steps), int(count_from))
-        ctx.save_for_backward(x, w_rec, params, pre2post, readout_idx, a0, a1, z)
+        w_rec = w_rec.contiguous()
+        tail, counts, pd, z = mod.forward(x, w_in.contiguous(), w_rec, params.contiguous(), pre2post,
+                                          readout_idx, int(tail_steps), int(count_from))
+        ctx.save_for_backward(x, w_rec, params, pre2post, readout_idx, pd, z)
         ctx.gamma = gamma
         ctx.count_from = int(count_from)
         ctx.mark_non_differentiable(z)
@@ -266,12 +472,12 @@ class FastSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_tail, g_counts, g_z):
-        x, w_rec, params, pre2post, readout_idx, a0, a1, z = ctx.saved_tensors
+        x, w_rec, params, pre2post, readout_idx, pd, z = ctx.saved_tensors
+        T, B, n_pre = pd.shape
         if g_tail is None:
-            g_tail = torch.zeros((a0.shape[1], 1, readout_idx.shape[0]), dtype=a0.dtype)
+            g_tail = torch.zeros((B, 1, readout_idx.shape[0]), dtype=pd.dtype)
         if g_counts is None:
-            g_counts = torch.zeros((a0.shape[1], w_rec.shape[0]), dtype=a0.dtype)
-        g_in, g_rec = load().backward(g_tail.contiguous(), g_counts.contiguous(), x,
-                                      w_rec.contiguous(), params, pre2post, readout_idx, a0, a1, z,
-                                      ctx.gamma, ctx.count_from)
+            g_counts = torch.zeros((B, n_pre), dtype=pd.dtype)
+        g_in, g_rec = load().backward(g_tail.contiguous(), g_counts.contiguous(), x, w_rec, params.contiguous(),
+                                      pre2post, readout_idx, pd, z, ctx.gamma, ctx.count_from)
         return None, g_in, g_rec, None, None, None, None, None, None

@@ -489,8 +489,10 @@ class TorchNetwork(nn.Module):
         )
 
     def _fast_params(self, dtype, device) -> torch.Tensor:
-        """Per-neuron coefficients [16, n_post] for the compiled kernel (from the kernels)."""
-        rows = np.zeros((16, self.n_post))
+        """Per-neuron coefficients [fastsnn.N_PARAMS, n_post] for the compiled kernel (from the kernels)."""
+        from biolstm.train.fastsnn import N_PARAMS
+
+        rows = np.zeros((N_PARAMS, self.n_post))
         for k in self.kernels:
             sl = self.post_slices[k.name]
             T = np.zeros((2, 2))
@@ -498,6 +500,7 @@ class TorchNetwork(nn.Module):
             T[:n, :n] = np.asarray(k.transition)
             rows[0:4, sl] = T.reshape(4, 1)
             rows[4:4 + n, sl] = np.asarray(k.offset)[:, None]
+            rows[16:16 + n, sl] = np.asarray(k.initial)[:, None]
             if k.spiking:
                 rows[6:6 + n, sl] = np.asarray(k.threshold_coeffs)[:, None]
                 rows[8, sl] = k.threshold_const
