@@ -92,9 +92,9 @@ def test_train_and_eval_babi_commands(tmp_path, capsys):
     assert main(["eval", "babi", "--weights", str(run), "--task", "6", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["questions"] >= 100 and set(out["accuracy_per_task"]) == {"6"}
-    # Brian2 runs of the RelNet are refused with the reason; a folder that is no run is named
-    assert main(["eval", "babi", "--weights", str(run), "--backend", "numpy"]) == 2
-    assert "needs them converted to spiking layers" in capsys.readouterr().err
+    # Brian2 runs of the DNN RelNet are refused with the reason; a folder that is no run is named
+    assert main(["eval", "babi", "--weights", str(run), "--task", "6", "--backend", "numpy"]) == 2
+    assert "DNN RelNet (LSTM encoders), which runs in torch only" in capsys.readouterr().err
     assert main(["eval", "babi", "--weights", str(tmp_path)]) == 2
     assert "is not a 'biolstm train babi' run folder" in capsys.readouterr().err
     assert main(["train", "babi", "--babi", str(tmp_path / "none"), "--out", str(run)]) == 2

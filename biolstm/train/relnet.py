@@ -38,7 +38,8 @@ from biolstm.tasks.babi import MAX_SENTENCES
 from biolstm.tasks.babi_network import CODE_STEPS, STEPS_PER_WORD, encoder_network, word_spikes
 from biolstm.train.snn import TorchNetwork
 
-__all__ = ["RelationHead", "DNNRelNet", "SpikingRelNet", "right_align", "pair_index", "n_parameters"]
+__all__ = ["RelationHead", "DNNRelNet", "SpikingRelNet", "right_align", "pair_index", "n_parameters",
+           "unique_sentences", "scatter_codes"]
 
 
 def right_align(ids: torch.Tensor) -> torch.Tensor:
@@ -96,8 +97,11 @@ class RelationHead(nn.Module):
         return self.f(summed)
 
 
-def _unique_sentences(stories: torch.Tensor, lengths: torch.Tensor):
-    """Distinct non-empty sentences [U, W] and, per (question, slot), the row in them or -1."""
+def unique_sentences(stories: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct non-empty sentences [U, W] and, per (question, slot), the row in them or -1 [B, S].
+
+    ``stories`` int [B, S, W], ``lengths`` int [B] (slots ``0..lengths-1`` hold sentences).
+    """
     B, S, W = stories.shape
     slot_ok = torch.arange(S)[None, :] < lengths[:, None]
     rows = stories[slot_ok]
@@ -107,7 +111,7 @@ def _unique_sentences(stories: torch.Tensor, lengths: torch.Tensor):
     return uniq, where
 
 
-def _scatter_codes(codes: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+def scatter_codes(codes: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
     """Codes [U, d] of the distinct sentences -> [B, S, d] (zeros for empty slots)."""
     padded = torch.cat([codes, codes.new_zeros((1, codes.shape[1]))])
     return padded[where]  # -1 picks the zero row
@@ -130,8 +134,8 @@ class DNNRelNet(nn.Module):
         return out[:, -1]
 
     def forward(self, stories, lengths, queries) -> tuple[torch.Tensor, None]:
-        uniq, where = _unique_sentences(stories, lengths)
-        s = _scatter_codes(self._encode(self.sentence_lstm, uniq), where)
+        uniq, where = unique_sentences(stories, lengths)
+        s = scatter_codes(self._encode(self.sentence_lstm, uniq), where)
         return self.head(s, lengths, self._encode(self.question_lstm, queries)), None
 
 
@@ -176,11 +180,11 @@ class SpikingRelNet(nn.Module):
         return torch.cat(list(res.spike_counts.values()), dim=1)
 
     def forward(self, stories, lengths, queries) -> tuple[torch.Tensor, torch.Tensor]:
-        uniq, where = _unique_sentences(stories, lengths)
+        uniq, where = unique_sentences(stories, lengths)
         s_counts = self.encode(self.sentence, uniq)
         q_counts = self.encode(self.question, queries)
         rate = torch.cat([s_counts, q_counts]).mean() / self.code_steps
-        s = _scatter_codes(s_counts, where) / self.code_steps
+        s = scatter_codes(s_counts, where) / self.code_steps
         return self.head(s, lengths, q_counts / self.code_steps), rate
 
     def clamp_weights_(self) -> None:
