@@ -92,6 +92,12 @@ def analyse(label: str, kwargs: dict) -> tuple[list[dict], dict]:
     t_build = time.perf_counter() - t0
     counts = relnet_counts(**kwargs)
     assert counts["neurons"] == spec.n_neurons, (counts, spec.n_neurons)
+    return analyse_spec(label, spec, kwargs.get("n_sentences") == 20, t_build)
+
+
+def analyse_spec(label: str, spec, paper_size: bool, t_build: float = 0.0) -> tuple[list[dict], dict]:
+    """Per-layer-kind rows and the totals of ``check(spec, chip="loihi1")`` for a RelNet spec
+    (``paper_size``: put the authors' 20-sentence figures next to it)."""
     report = check(spec, chip="loihi1")
     pl = report.placement
     cores = report.cores
@@ -125,7 +131,7 @@ def analyse(label: str, kwargs: dict) -> tuple[list[dict], dict]:
             "output_axons_util": round(float(u["output axons (C3)"].max()), 3),
             "synapse_memory_util": round(float(u["synaptic memory (C5)"].max()), 3),
             "max_destination_cores_per_neuron": max(fanout.get(p, 0) for p in pops),
-            "authors_cores": authors[0] if kwargs.get("n_sentences") == 20 else "",
+            "authors_cores": authors[0] if paper_size else "",
             "authors_rule": authors[1],
         })
     errors = report.errors
@@ -148,7 +154,7 @@ def analyse(label: str, kwargs: dict) -> tuple[list[dict], dict]:
         "build_s": round(t_build, 1), "quantize_s": round(report.timings.get("quantize_s", 0), 1),
         "place_s": round(report.timings.get("place_s", 0), 1),
         "authors_cores": ">= 2181 (LSNN 63 + g 2100 + translation 16 + readout 2; + relays, f, mask)"
-        if kwargs.get("n_sentences") == 20 else "",
+        if paper_size else "",
         "authors_chips": 22,
     }
     print(f"{label}: {pl.n_cores} cores, {pl.n_chips} chips, fits={report.ok}, {total['violations']} "

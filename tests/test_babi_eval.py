@@ -208,7 +208,9 @@ def runs(tmp_path_factory):
     data = root / "babi"
     data.mkdir()
     for t in TASKS:  # the bundled test questions stand in for training files
-        shutil.copy(babi.task_file(babi.bundled_babi_dir(), t, "test"), babi.task_file(data, t, "train"))
+        src = babi.task_file(babi.bundled_babi_dir(), t, "test")
+        shutil.copy(src, babi.task_file(data, t, "train"))
+        shutil.copy(src, babi.task_file(data, t, "test"))
     out = {"data": data}
     for model in ("spiking", "dnn"):
         run = root / model
@@ -258,3 +260,30 @@ def test_eval_babi_errors(runs, capsys):
         capsys.readouterr()
         assert main(["eval", "babi", *argv]) == 2, argv
         assert message in capsys.readouterr().err, argv
+
+
+def test_babi_results_script_quick(runs, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "babi_results.py"
+    spec = importlib.util.spec_from_file_location("babi_results", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "res"
+    argv = ["--dnn", str(runs["dnn"]), "--spiking", str(runs["spiking"]), "--babi", str(runs["data"]),
+            "--tasks", "1,17", "--quick", "--out", str(out), "--backend", "numpy"]
+    assert script.main(argv) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert r["tasks"] == list(TASKS) and r["quick"]
+    assert r["brian2"]["agreement_with_torch_float64"]["same_answer"] == 1.0
+    assert r["spiking_head"]["agreement_with_float64_reference"]["same_answer"] == 1.0
+    assert r["loihi_placement"]["totals"][0]["fits"]
+    assert r["energy"]["measured_relnet2021"]["chips"] == 22
+    assert r["energy"]["as_placed"]["range"]["energy_per_inference_J"][0] > 0
+    assert set(r["dnn_timing"]["per_threads"]) == {"1", "2"}
+    table = (out / "results.csv").read_text().splitlines()
+    assert table[0].startswith("task,name,dnn_torch,spiking_torch") and len(table) == 3
+    assert (out / "accuracy.png").stat().st_size > 1000 and "## Per task" in (out / "results.md").read_text()
+    with pytest.raises(SystemExit):  # --quick never writes into results/babi
+        script.parse_args(argv[:-4] + ["--quick"])
