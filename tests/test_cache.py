@@ -172,7 +172,9 @@ np.savez(sys.argv[1], reg=act.spikes["reg"], ada=act.spikes["ada"], readout=act.
 def test_two_processes_build_one_program_and_new_weights_never_recompile(fresh_cache, tmp_path):
     spec, trains = small_network(), small_inputs(5, 60, 5)
     assert not is_cached(spec, 60, n_samples=5)
+    # other hash seeds: the key must not depend on set order
     procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path / f"out{k}.npz")],
+                              env={**os.environ, "PYTHONHASHSEED": str(k + 1)},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for k in range(2)]
     for p in procs:
         out = p.communicate(timeout=1800)[0]

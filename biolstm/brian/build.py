@@ -355,7 +355,9 @@ def structure_difference(mine: Mapping[str, Any], other: Mapping[str, Any]) -> l
 
 def _reset_code(model, params, namespace: dict) -> str:
     lines = []
-    for var, value in model.initial_values(params).items():
+    # sorted: initial_values follows a set (the order changes with the hash seed), and the
+    # code is part of a compiled program's key
+    for var, value in sorted(model.initial_values(params).items()):
         key = f"biolstm_init_{var}"
         namespace[key] = value
         lines.append(f"{var} = {key}")
