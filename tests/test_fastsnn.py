@@ -119,3 +119,20 @@ def test_build_name_carries_version_flags_and_cpu(monkeypatch):
     monkeypatch.setenv("BIOLSTM_FAST_SNN_PORTABLE", "1")
     assert "-march=native" not in fastsnn.build_flags()
     assert fastsnn.BUILD_NAME.startswith(f"biolstm_fastsnn_v{fastsnn.KERNEL_VERSION}_")
+
+
+def test_input_spikes_must_be_0_or_1():
+    from biolstm.train.snn import TorchConversionError
+
+    net = TorchNetwork(smnist.smnist_network(4, 4, "ahp", seed=0))
+    x = torch.zeros(2, 10, 80)
+    x[1, 3, 7] = 0.5
+    with pytest.raises(TorchConversionError, match=r"must be 0 or 1; element \(1, 3, 7\)"):
+        net(x)
+    xu = torch.zeros(2, 10, 80, dtype=torch.uint8)
+    xu[0, 9, 79] = 2
+    with pytest.raises(TorchConversionError, match=r"element \(0, 9, 79\)"):
+        net(xu)
+    assert int(xu[0, 9, 79]) == 2  # the caller's tensor is not changed
+    xu[0, 9, 79] = 1
+    assert torch.equal(net(xu).readout_last, net(xu.bool()).readout_last)

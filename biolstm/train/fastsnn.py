@@ -174,58 +174,85 @@ static void step_neurons_back(const Coeffs<S>& k, const S* __restrict__ ZF, cons
 // Weight gradients are summed per chunk of samples; the number of chunks depends on B
 // only (never on the thread count), and chunks are added in a fixed order, so the results
 // are bit-identical for any number of threads.
-static inline int64_t n_chunks(int64_t B) { return std::min<int64_t>(B, 16); }
+static inline int64_t n_chunks(int64_t B) { return std::min<int64_t>(B, 8); }
+
+// Everything a forward or backward pass reads or writes (sizes and data pointers). The
+// per-sample functions take it by value and unpack it into local constants, so that the
+// compiler knows no store into the arrays changes them.
+template <typename S>
+struct Args {
+  const uint8_t* x;      // input spikes [B, T, C]
+  const S* win;          // [C, N]
+  const S* wrec;         // [Np, N]
+  const S* P;            // [18, N]
+  const int64_t* pre2post;
+  const int64_t* ro;     // [R] readout post indices
+  int64_t B, T, C, N, Np, R, K, C0;
+  bool ident;            // pre2post is the identity
+  S* pds;                // [T, B, Np] 1 - |h| (forward: written, backward: read)
+  uint8_t* zs;           // [T, B, Np] spikes
+  S* tail;               // [B, K, R]
+  S* counts;             // [B, Np]
+  const S* GT;           // backward: gradient wrt tail [B, K, R]
+  const S* GC;           // backward: gradient wrt counts [B, Np]
+  S gamma;
+};
 
 template <typename S>
-static void fwd_impl(const uint8_t* x, const S* win, const S* wrec, const S* P,
-                     const int64_t* pre2post, const int64_t* ro, int64_t B, int64_t T, int64_t C,
-                     int64_t N, int64_t Np, int64_t R, int64_t K, int64_t C0, bool ident, S* pds,
-                     uint8_t* zs, S* tail, S* counts) {
-  const Coeffs<S> k(P, N);
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<S> u0v(N), u1v(N), Iv(N), pdv(N);
-    std::vector<uint8_t> zv(N);
-    std::vector<int32_t> cv(Np);
-    S* __restrict__ U0 = u0v.data();
-    S* __restrict__ U1 = u1v.data();
-    S* __restrict__ I = Iv.data();
-    S* __restrict__ PDn = pdv.data();
-    uint8_t* __restrict__ Zn = zv.data();
-    int32_t* __restrict__ cnt = cv.data();
-    std::vector<int32_t> xlv(C), zlv(Np);
-    int32_t* __restrict__ xl = xlv.data();  // input channels that spike at t
-    int32_t* __restrict__ zl = zlv.data();  // neurons (pre index) that spiked at t-1
-    for (int64_t b = b0; b < b1; ++b) {
-      int64_t mz = 0;
-      std::copy(k.in0, k.in0 + N, U0);
-      std::copy(k.in1, k.in1 + N, U1);
-      std::fill(cnt, cnt + Np, 0);
-      for (int64_t t = 0; t < T; ++t) {
-        std::fill(I, I + N, S(0));
-        const int64_t mx = compact(x + (b * T + t) * C, C, xl);
-        for (int64_t i = 0; i < mx; ++i) add_row(I, win + xl[i] * N, N);
-        for (int64_t i = 0; i < mz; ++i) add_row(I, wrec + zl[i] * N, N);
-        step_neurons(k, I, U0, U1, Zn, PDn, N);
-        uint8_t* __restrict__ Z = zs + (t * B + b) * Np;
-        S* __restrict__ PD = pds + (t * B + b) * Np;
-        if (ident) {
-          std::copy(Zn, Zn + Np, Z);
-          std::copy(PDn, PDn + Np, PD);
-        } else {
-          for (int64_t p = 0; p < Np; ++p) {
-            Z[p] = Zn[pre2post[p]];
-            PD[p] = PDn[pre2post[p]];
-          }
+static void fwd_samples(const Args<S> a, const int64_t b0, const int64_t b1) {
+  const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;
+  const bool ident = a.ident;
+  const uint8_t* const x = a.x;
+  const S* const win = a.win;
+  const S* const wrec = a.wrec;
+  const int64_t* const pre2post = a.pre2post;
+  const int64_t* const ro = a.ro;
+  S* const pds = a.pds;
+  uint8_t* const zs = a.zs;
+  S* const tail = a.tail;
+  S* const counts = a.counts;
+  const Coeffs<S> k(a.P, N);
+  std::vector<S> u0v(N), u1v(N), Iv(N), pdv(N);
+  std::vector<uint8_t> zv(N);
+  std::vector<int32_t> cv(Np), xlv(C), zlv(Np);
+  S* __restrict__ U0 = u0v.data();
+  S* __restrict__ U1 = u1v.data();
+  S* __restrict__ I = Iv.data();
+  S* __restrict__ PDn = pdv.data();
+  uint8_t* __restrict__ Zn = zv.data();
+  int32_t* __restrict__ cnt = cv.data();
+  int32_t* __restrict__ xl = xlv.data();  // input channels that spike at t
+  int32_t* __restrict__ zl = zlv.data();  // neurons (pre index) that spiked at t-1
+  for (int64_t b = b0; b < b1; ++b) {
+    int64_t mz = 0;
+    std::copy(k.in0, k.in0 + N, U0);
+    std::copy(k.in1, k.in1 + N, U1);
+    std::fill(cnt, cnt + Np, 0);
+    for (int64_t t = 0; t < T; ++t) {
+      std::fill(I, I + N, S(0));
+      const int64_t mx = compact(x + (b * T + t) * C, C, xl);
+      for (int64_t i = 0; i < mx; ++i) add_row(I, win + xl[i] * N, N);
+      for (int64_t i = 0; i < mz; ++i) add_row(I, wrec + zl[i] * N, N);
+      step_neurons(k, I, U0, U1, Zn, PDn, N);
+      uint8_t* __restrict__ Z = zs + (t * B + b) * Np;
+      S* __restrict__ PD = pds + (t * B + b) * Np;
+      if (ident) {
+        std::copy(Zn, Zn + Np, Z);
+        std::copy(PDn, PDn + Np, PD);
+      } else {
+        for (int64_t p = 0; p < Np; ++p) {
+          Z[p] = Zn[pre2post[p]];
+          PD[p] = PDn[pre2post[p]];
         }
-        if (t >= C0)
-          for (int64_t p = 0; p < Np; ++p) cnt[p] += Z[p];
-        mz = compact(Z, Np, zl);  // the spikes that reach step t+1
-        if (t >= T - K)
-          for (int64_t r = 0; r < R; ++r) tail[(b * K + (t - (T - K))) * R + r] = U0[ro[r]];
       }
-      for (int64_t p = 0; p < Np; ++p) counts[b * Np + p] = S(cnt[p]);
+      if (t >= C0)
+        for (int64_t p = 0; p < Np; ++p) cnt[p] += Z[p];
+      mz = compact(Z, Np, zl);  // the spikes that reach step t+1
+      if (t >= T - K)
+        for (int64_t r = 0; r < R; ++r) tail[(b * K + (t - (T - K))) * R + r] = U0[ro[r]];
     }
-  });
+    for (int64_t p = 0; p < Np; ++p) counts[b * Np + p] = S(cnt[p]);
+  }
 }
 
 // pre2post[p] == p for every p (the spiking populations come first)?
@@ -247,88 +274,95 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
   auto z = torch::empty({T, B, Np}, opts.dtype(torch::kUInt8));
   auto tail = torch::zeros({B, K, R}, opts), counts = torch::empty({B, Np}, opts);
   AT_DISPATCH_FLOATING_TYPES(win.scalar_type(), "fastsnn_forward", [&] {
-    fwd_impl<scalar_t>(x.data_ptr<uint8_t>(), win.data_ptr<scalar_t>(), wrec.data_ptr<scalar_t>(),
-                       P.data_ptr<scalar_t>(), pre2post.data_ptr<int64_t>(),
-                       ro.data_ptr<int64_t>(), B, T, C, N, Np, R, K, C0, ident, pd.data_ptr<scalar_t>(),
-                       z.data_ptr<uint8_t>(), tail.data_ptr<scalar_t>(),
-                       counts.data_ptr<scalar_t>());
+    Args<scalar_t> a{x.data_ptr<uint8_t>(), win.data_ptr<scalar_t>(), wrec.data_ptr<scalar_t>(),
+                     P.data_ptr<scalar_t>(), pre2post.data_ptr<int64_t>(), ro.data_ptr<int64_t>(),
+                     B, T, C, N, Np, R, K, C0, ident, pd.data_ptr<scalar_t>(),
+                     z.data_ptr<uint8_t>(), tail.data_ptr<scalar_t>(), counts.data_ptr<scalar_t>(),
+                     nullptr, nullptr, scalar_t(0)};
+    at::parallel_for(0, B, 1, [a](int64_t b0, int64_t b1) { fwd_samples(a, b0, b1); });
   });
   return {tail, counts, pd, z};
 }
 
+// The backward pass of the samples of chunks k0..k1-1, each chunk's weight gradients into
+// its own [C + Np, N] block of acc; wpad: w_rec with rows padded to Nq columns
 template <typename S>
-static void bwd_impl(const S* GT, const S* GC, const uint8_t* X, const S* wrec, const S* P,
-                     const int64_t* pre2post, const int64_t* ro, const S* pds, const uint8_t* zs,
-                     S gamma, int64_t B, int64_t T, int64_t C, int64_t N, int64_t Np, int64_t R,
-                     int64_t K, int64_t C0, bool ident, S* acc) {
-  const Coeffs<S> k(P, N);
-  const int64_t chunks = n_chunks(B), rows = C + Np, Nq = padded(N);
-  std::vector<S> wpad(Np * Nq, S(0));  // w_rec rows padded with zeros for dot()
-  for (int64_t p = 0; p < Np; ++p) std::copy(wrec + p * N, wrec + (p + 1) * N, wpad.data() + p * Nq);
-  at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
-    std::vector<S> g0v(N), g1v(N), gav(Nq, 0), gbv(Nq, 0), gzv(N, 0), zfv(N, 0), pdv(N, 0);
-    std::vector<int64_t> need(Np);
-    std::vector<int32_t> xlv(C), zlv(Np);
-    int32_t* __restrict__ xl = xlv.data();
-    int32_t* __restrict__ zl = zlv.data();
-    S* __restrict__ G0 = g0v.data();
-    S* __restrict__ G1 = g1v.data();
-    S* __restrict__ GZ = gzv.data();
-    S* __restrict__ ZF = zfv.data();
-    S* __restrict__ PDn = pdv.data();
-    for (int64_t ch = k0; ch < k1; ++ch) {
-      S* A = acc + ch * rows * N;  // this chunk's [C + Np, N] weight gradients
-      for (int64_t b = ch * B / chunks; b < (ch + 1) * B / chunks; ++b) {
-        std::fill(G0, G0 + N, S(0));
-        std::fill(G1, G1 + N, S(0));
-        S* gi = gav.data();     // gradient wrt the input current at step t (zero padded)
-        S* gnext = gbv.data();  // ... at step t + 1
-        for (int64_t t = T - 1; t >= 0; --t) {
-          if (t >= T - K)
-            for (int64_t r = 0; r < R; ++r) G0[ro[r]] += GT[(b * K + (t - (T - K))) * R + r];
-          const uint8_t* Z = zs + (t * B + b) * Np;
-          const S* PD = pds + (t * B + b) * Np;
-          const S* gc = GC + b * Np;
-          const bool counted = t >= C0;
-          if (ident) {
-            for (int64_t p = 0; p < Np; ++p) {
-              ZF[p] = S(Z[p]);
-              PDn[p] = PD[p] > 0 ? PD[p] : S(0);
-              GZ[p] = counted ? gc[p] : S(0);
-            }
-          } else {
-            for (int64_t p = 0; p < Np; ++p) {
-              int64_t n = pre2post[p];
-              ZF[n] = S(Z[p]);
-              PDn[n] = PD[p] > 0 ? PD[p] : S(0);
-              GZ[n] = counted ? gc[p] : S(0);
-            }
-          }
-          int64_t m = 0;
+static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc, const int64_t k0,
+                       const int64_t k1) {
+  const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;
+  const bool ident = a.ident;
+  const uint8_t* const X = a.x;
+  const int64_t* const pre2post = a.pre2post;
+  const int64_t* const ro = a.ro;
+  const S* const pds = a.pds;
+  const uint8_t* const zs = a.zs;
+  const S* const GT = a.GT;
+  const S* const GC = a.GC;
+  const S gamma = a.gamma;
+  const Coeffs<S> k(a.P, N);
+  const int64_t chunks = n_chunks(B), rows = C + Np;
+  std::vector<S> g0v(N), g1v(N), gav(Nq, 0), gbv(Nq, 0), gzv(N, 0), zfv(N, 0), pdv(N, 0);
+  std::vector<int32_t> needv(Np), xlv(C), zlv(Np);
+  int32_t* __restrict__ need = needv.data();  // spiking neurons with a non-zero pseudo-derivative
+  int32_t* __restrict__ xl = xlv.data();
+  int32_t* __restrict__ zl = zlv.data();
+  S* __restrict__ G0 = g0v.data();
+  S* __restrict__ G1 = g1v.data();
+  S* __restrict__ GZ = gzv.data();
+  S* __restrict__ ZF = zfv.data();
+  S* __restrict__ PDn = pdv.data();
+  for (int64_t ch = k0; ch < k1; ++ch) {
+    S* const A = acc + ch * rows * N;
+    std::fill(A, A + rows * N, S(0));
+    for (int64_t b = ch * B / chunks; b < (ch + 1) * B / chunks; ++b) {
+      std::fill(G0, G0 + N, S(0));
+      std::fill(G1, G1 + N, S(0));
+      S* gi = gav.data();     // gradient wrt the input current at step t (zero padded)
+      S* gnext = gbv.data();  // ... at step t + 1
+      for (int64_t t = T - 1; t >= 0; --t) {
+        if (t >= T - K)
+          for (int64_t r = 0; r < R; ++r) G0[ro[r]] += GT[(b * K + (t - (T - K))) * R + r];
+        const uint8_t* __restrict__ Z = zs + (t * B + b) * Np;
+        const S* __restrict__ PD = pds + (t * B + b) * Np;
+        const S* __restrict__ gc = GC + b * Np;
+        const bool counted = t >= C0;
+        if (ident) {
           for (int64_t p = 0; p < Np; ++p) {
-            need[m] = p;
-            m += PD[p] > 0;
+            ZF[p] = S(Z[p]);
+            PDn[p] = PD[p] > 0 ? PD[p] : S(0);
+            GZ[p] = counted ? gc[p] : S(0);
           }
-          // the gradient wrt z_t through step t+1's input current, (gI_{t+1} @ w_rec^T)[p],
-          // only where the pseudo-derivative passes it on (elsewhere it is never used)
-          if (t + 1 < T)
-            for (int64_t i = 0; i < m; ++i) {
-              int64_t p = need[i], n = pre2post[p];
-              GZ[n] = dot(wpad.data() + p * Nq, gnext, Nq) + GZ[n];
-            }
-          step_neurons_back(k, ZF, GZ, PDn, gamma, G0, G1, gi, N);
-          const int64_t mx = compact(X + (b * T + t) * C, C, xl);
-          for (int64_t i = 0; i < mx; ++i) add_row(A + xl[i] * N, gi, N);
-          if (t > 0) {
-            const int64_t mz = compact(zs + ((t - 1) * B + b) * Np, Np, zl);
-            for (int64_t i = 0; i < mz; ++i) add_row(A + (C + zl[i]) * N, gi, N);
+        } else {
+          for (int64_t p = 0; p < Np; ++p) {
+            const int64_t n = pre2post[p];
+            ZF[n] = S(Z[p]);
+            PDn[n] = PD[p] > 0 ? PD[p] : S(0);
+            GZ[n] = counted ? gc[p] : S(0);
           }
-          std::swap(gi, gnext);
         }
+        int64_t m = 0;
+        for (int64_t p = 0; p < Np; ++p) {
+          need[m] = int32_t(p);
+          m += PD[p] > 0;
+        }
+        // the gradient wrt z_t through step t+1's input current, (gI_{t+1} @ w_rec^T)[p],
+        // only where the pseudo-derivative passes it on (elsewhere it is never used)
+        if (t + 1 < T)
+          for (int64_t i = 0; i < m; ++i) {
+            const int64_t p = need[i], n = pre2post[p];
+            GZ[n] = dot(wpad + p * Nq, gnext, Nq) + GZ[n];
+          }
+        step_neurons_back(k, ZF, GZ, PDn, gamma, G0, G1, gi, N);
+        const int64_t mx = compact(X + (b * T + t) * C, C, xl);
+        for (int64_t i = 0; i < mx; ++i) add_row(A + xl[i] * N, gi, N);
+        if (t > 0) {
+          const int64_t mz = compact(zs + ((t - 1) * B + b) * Np, Np, zl);
+          for (int64_t i = 0; i < mz; ++i) add_row(A + (C + zl[i]) * N, gi, N);
+        }
+        std::swap(gi, gnext);
       }
     }
-  });
-  for (int64_t ch = 1; ch < chunks; ++ch) add_row(acc, acc + ch * rows * N, rows * N);
+  }
 }
 
 std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, torch::Tensor x,
@@ -338,26 +372,60 @@ std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, 
   int64_t T = pds.size(0), B = pds.size(1), Np = pds.size(2), N = wrec.size(1), R = ro.size(0),
           K = gtail.size(1), C = x.size(2);
   const bool ident = identity(pre2post);
-  auto acc = torch::zeros({n_chunks(B), C + Np, N}, pds.options());
+  auto acc = torch::empty({n_chunks(B), C + Np, N}, pds.options());
   AT_DISPATCH_FLOATING_TYPES(pds.scalar_type(), "fastsnn_backward", [&] {
-    bwd_impl<scalar_t>(gtail.data_ptr<scalar_t>(), gcounts.data_ptr<scalar_t>(),
-                       x.data_ptr<uint8_t>(), wrec.data_ptr<scalar_t>(), P.data_ptr<scalar_t>(),
-                       pre2post.data_ptr<int64_t>(), ro.data_ptr<int64_t>(),
-                       pds.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(), scalar_t(gamma), B, T,
-                       C, N, Np, R, K, C0, ident, acc.data_ptr<scalar_t>());
+    using S = scalar_t;
+    Args<S> a{x.data_ptr<uint8_t>(), nullptr, wrec.data_ptr<S>(), P.data_ptr<S>(),
+              pre2post.data_ptr<int64_t>(), ro.data_ptr<int64_t>(), B, T, C, N, Np, R, K, C0,
+              ident, pds.data_ptr<S>(), zs.data_ptr<uint8_t>(), nullptr, nullptr,
+              gtail.data_ptr<S>(), gcounts.data_ptr<S>(), S(gamma)};
+    const int64_t Nq = padded(N), rows = C + Np, chunks = n_chunks(B);
+    std::vector<S> wpad(Np * Nq, S(0));  // w_rec rows padded with zeros for dot()
+    const S* w = a.wrec;
+    for (int64_t p = 0; p < Np; ++p) std::copy(w + p * N, w + (p + 1) * N, wpad.data() + p * Nq);
+    S* A = acc.data_ptr<S>();
+    const S* wp = wpad.data();
+    at::parallel_for(0, chunks, 1, [a, wp, Nq, A](int64_t k0, int64_t k1) { bwd_chunks(a, wp, Nq, A, k0, k1); });
+    // chunk 0 += chunk 1, 2, ... in this order for every element (any split of the elements)
+    at::parallel_for(0, rows * N, 4096, [A, rows, N, chunks](int64_t i0, int64_t i1) {
+      for (int64_t ch = 1; ch < chunks; ++ch) add_row(A + i0, A + ch * rows * N + i0, i1 - i0);
+    });
   });
   auto g = acc[0];
   return {g.narrow(0, 0, C).clone(), g.narrow(0, C, Np).clone()};
 }
 
+// x (any real dtype or bool) as uint8 spikes in one pass, and the flat index of the first
+// element that is neither 0 nor 1 (-1 if none)
+std::tuple<torch::Tensor, int64_t> spikes_u8(torch::Tensor x) {
+  x = x.contiguous();
+  auto out = torch::empty(x.sizes(), x.options().dtype(torch::kUInt8));
+  uint8_t* o = out.data_ptr<uint8_t>();
+  const int64_t n = x.numel();
+  int64_t bad = -1;
+  AT_DISPATCH_ALL_TYPES_AND(torch::kBool, x.scalar_type(), "fastsnn_spikes", [&] {
+    const scalar_t* v = x.data_ptr<scalar_t>();
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) {
+      ok &= (v[i] == scalar_t(0)) | (v[i] == scalar_t(1));
+      o[i] = v[i] != scalar_t(0);
+    }
+    if (!ok)
+      for (int64_t i = 0; i < n && bad < 0; ++i)
+        if (!(v[i] == scalar_t(0) || v[i] == scalar_t(1))) bad = i;
+  });
+  return {out, bad};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("spikes_u8", &spikes_u8, "input spikes as uint8 (checked to be 0 or 1)");
   m.def("forward", &forward, "biolstm SNN sequence forward");
   m.def("backward", &backward, "biolstm SNN sequence backward");
 }
 """
 
 
-KERNEL_VERSION = 5
+KERNEL_VERSION = 6
 """Bumped whenever the C++ source changes, so that no old build is reused."""
 _BASE_FLAGS = ("-O3", "-ffp-contract=off")
 """``-ffp-contract=off``: no fused multiply-adds, so the forward pass rounds exactly as the

@@ -334,21 +334,33 @@ class TorchNetwork(nn.Module):
                 w.clamp_(-limit, limit)
 
     def _big_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``w_in`` [n_inputs, n_post] and ``w_rec`` [n_pre, n_post]: every projection's
+        effective weights placed in one ``index_put`` per matrix (projections onto the same
+        pair of neurons are summed in spec order)."""
         ref = next(iter(self.weights.values()))
-        w_in = ref.new_zeros((self.n_inputs, self.n_post))
-        w_rec = ref.new_zeros((self.n_pre, self.n_post))
+        if getattr(self, "_block_cache", (None,))[0] != ref.device:  # constant per network
+            blocks = {"in": [], "rec": []}
+            for proj in self.spec.projections:
+                post = self.post_slices[proj.post]
+                if proj.pre in self.input_slices:
+                    blocks["in"].append(_block_index(self.input_slices[proj.pre], post, ref.device))
+                else:
+                    blocks["rec"].append(_block_index(self.pre_slices[proj.pre], post, ref.device))
+            index = {k: tuple(torch.cat([b[i] for b in v]) if v else torch.zeros(0, dtype=torch.int64)
+                              for i in (0, 1)) for k, v in blocks.items()}
+            self._block_cache = (ref.device, index)
+        index = self._block_cache[1]
+        values = {"in": [], "rec": []}
         for proj in self.spec.projections:
-            w = self.effective_weight(proj.name)
-            post = self.post_slices[proj.post]
-            if proj.pre in self.input_slices:
-                w_in = w_in.index_put(
-                    _block_index(self.input_slices[proj.pre], post, w.device), w.reshape(-1),
-                    accumulate=True)
-            else:
-                w_rec = w_rec.index_put(
-                    _block_index(self.pre_slices[proj.pre], post, w.device), w.reshape(-1),
-                    accumulate=True)
-        return w_in, w_rec
+            values["in" if proj.pre in self.input_slices else "rec"].append(
+                self.effective_weight(proj.name).reshape(-1))
+        out = []
+        for key, shape in (("in", (self.n_inputs, self.n_post)), ("rec", (self.n_pre, self.n_post))):
+            w = ref.new_zeros(shape)
+            if values[key]:
+                w = w.index_put(index[key], torch.cat(values[key]), accumulate=True)
+            out.append(w)
+        return out[0], out[1]
 
     # -- simulation ------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *, record: bool = False,
@@ -514,24 +526,28 @@ class TorchNetwork(nn.Module):
 
     def _forward_fast(self, x: torch.Tensor, readout_steps: int, record: bool = False,
                       count_from: int = 0) -> SimResult:
-        from biolstm.train.fastsnn import FastSequence
+        from biolstm.train.fastsnn import FastSequence, load
 
         w_in, w_rec = self._big_matrices()
-        if x.dtype != torch.uint8:
-            if torch.any((x != 0) & (x != 1)):
-                raise TorchConversionError("input spikes must be 0 or 1")
-            x = x.to(torch.uint8)
-        pre2post = torch.cat([torch.arange(self.post_slices[n].start, self.post_slices[n].stop)
-                              for n in self.pre_slices])
+        x, bad = load().spikes_u8(x)  # one pass: uint8 spikes and the first value not 0 or 1
+        if bad >= 0:
+            where = tuple(int(i) for i in np.unravel_index(bad, x.shape))
+            raise TorchConversionError(f"input spikes must be 0 or 1; element {where} of the "
+                                       f"[B, T, channels] input is not")
         ro = self.spec.readout
-        readout_idx = (torch.arange(self.post_slices[ro.population].start,
-                                    self.post_slices[ro.population].stop)
-                       if ro is not None else torch.zeros(0, dtype=torch.int64))
+        key = (w_in.dtype, w_in.device)
+        if getattr(self, "_fast_cache", (None,))[0] != key:  # constant per network, dtype and device
+            pre2post = torch.cat([torch.arange(self.post_slices[n].start, self.post_slices[n].stop)
+                                  for n in self.pre_slices])
+            readout_idx = (torch.arange(self.post_slices[ro.population].start,
+                                        self.post_slices[ro.population].stop)
+                           if ro is not None else torch.zeros(0, dtype=torch.int64))
+            self._fast_cache = (key, self._fast_params(*key), pre2post, readout_idx)
+        _, params, pre2post, readout_idx = self._fast_cache
         T = x.shape[1]
         steps = T if record else max(1, readout_steps)
-        tail, counts, z = FastSequence.apply(
-            x, w_in, w_rec, self._fast_params(w_in.dtype, w_in.device), pre2post, readout_idx,
-            steps, self.gamma, count_from)
+        tail, counts, z = FastSequence.apply(x, w_in, w_rec, params, pre2post, readout_idx, steps,
+                                             self.gamma, count_from)
         spikes = None
         if record:  # z is [T, B, n_pre]
             spikes = {name: z[:, :, sl].permute(1, 0, 2).to(w_in.dtype) for name, sl in self.pre_slices.items()}
