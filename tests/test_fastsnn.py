@@ -136,3 +136,14 @@ def test_input_spikes_must_be_0_or_1():
     assert int(xu[0, 9, 79]) == 2  # the caller's tensor is not changed
     xu[0, 9, 79] = 1
     assert torch.equal(net(xu).readout_last, net(xu.bool()).readout_last)
+
+
+def test_leading_silent_steps_are_skipped_exactly():
+    # the kernel does not compute the steps before a sample's first input spike when the
+    # initial state is a fixed point (v_rest = 0): a silent sample, one whose input starts
+    # inside the readout window, and ordinary digits give the step loop's numbers
+    spec = smnist.smnist_network(12, 12, "ahp", density=0.5, input_gain=3.0, seed=6)
+    x = _digits(4, steps=slice(0, 500))
+    x[0] = 0
+    x[1, :490] = 0
+    _assert_same_as_loop(spec, x, readout_steps=20)
