@@ -10,9 +10,12 @@ Reads two run folders of ``biolstm train babi`` (the DNN RelNet (a) and the spik
    ReLU layers in float64; the same answer as torch float64 question by question; firing
    rate per encoder population;
 3. the spiking head: g and f converted into LIF layers (``biolstm.convert.relu_mlp``, scaled
-   on ``--calibration-questions`` training questions), run in Brian2 on ``--head-questions``
-   of those questions per task (``--head-steps`` steps each): accuracy, the same answer as
-   its numpy float64 reference and as the ReLU head, firing rate per layer;
+   on ``--calibration-questions`` training questions; the settings of
+   ``biolstm.workflows.babi_eval.HEAD_GRID`` chosen on ``--head-select-questions`` validation
+   questions per task, the held-out tail of the training files, by the same answer as the
+   ReLU head), run in Brian2 on ``--head-questions`` of the Brian2 questions per task
+   (``--head-steps`` steps each): accuracy, the same answer as its numpy float64 reference
+   and as the ReLU head, firing rate per layer;
 4. Loihi: the trained whole network (trained encoders, converted g and f) through quantize,
    check and placement (``scripts/babi_placement.py``'s per-layer table): 20 sentences with
    the mask and the authors' relays (4/10), 20 sentences without relays, 2 sentences;
@@ -61,7 +64,7 @@ QUALITY_BAR = {"mean_accuracy": 0.85, "tasks_passed": 10, "points_below_dnn": 3.
 """Issue 17: spiking mean accuracy >= 85 %, >= 10 tasks passed, within 3 points of the DNN."""
 
 QUICK = dict(brian_questions=4, head_questions=2, calibration_questions=40, energy_questions=3,
-             head_steps=16, timing_repeats=5)
+             head_steps=16, timing_repeats=5, head_select_questions=2)
 
 
 def say(*parts) -> None:
@@ -82,6 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--head-questions", type=int, default=20, help="per task, the spiking head in Brian2")
     p.add_argument("--head-steps", type=int, default=64, help="steps of the spiking head per question")
     p.add_argument("--calibration-questions", type=int, default=500, help="training questions scaling the head")
+    p.add_argument("--head-select-questions", type=int, default=10,
+                   help="validation questions per task choosing the head conversion (0: defaults)")
     p.add_argument("--energy-questions", type=int, default=50, help="qa17 2-sentence questions for the energy")
     p.add_argument("--timing-repeats", type=int, default=50, help="timed DNN inferences per thread count")
     p.add_argument("--no-paper-size-placement", action="store_true",
@@ -200,8 +205,17 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     cal = be.calibration_questions(folder, snn.vocab, tasks, args.calibration_questions)
     say(f"calibration: {cal.description}")
-    head = be.convert_head(snn.model, be.encode(snn.model, cal, "torch", specs=specs),
-                           n_steps=args.head_steps, description=cal.description)
+    cal_codes = be.encode(snn.model, cal, "torch", specs=specs)
+    selection = None
+    if args.head_select_questions > 0:
+        val = be.calibration_questions(folder, snn.vocab, tasks, args.head_select_questions * len(tasks),
+                                       part="validation")
+        say(f"choosing the head conversion on {val.description}")
+        head, selection = be.choose_head(snn.model, cal_codes, be.encode(snn.model, val, "torch", specs=specs),
+                                         n_steps=args.head_steps, description=cal.description)
+        selection = {"data": val.description, "criterion": "same answer as the ReLU head", "rows": selection}
+    else:
+        head = be.convert_head(snn.model, cal_codes, n_steps=args.head_steps, description=cal.description)
     rows = _rows_per_task(sub, args.head_questions)
     say(f"spiking head: {len(rows)} questions in Brian2 {args.backend} and the float64 reference")
     h_brian = be.run_spiking_head(head, codes, args.backend, rows=rows, progress=True)
@@ -209,7 +223,8 @@ def main(argv=None) -> int:
     h_sub = sub.subset(rows)
     h_acc = be.per_task_accuracy(h_brian.answers, h_sub)
     result["spiking_head"] = {
-        "conversion": head.to_dict(), "backend": args.backend, "questions": int(len(rows)),
+        "conversion": head.to_dict(), "selection": selection, "backend": args.backend,
+        "questions": int(len(rows)),
         "accuracy_per_task": h_acc, **be.summarise_accuracy(h_acc),
         "relu_head_accuracy_same_questions": be.summarise_accuracy(
             be.per_task_accuracy(brian_answers[rows], h_sub))["mean_accuracy"],
@@ -368,6 +383,15 @@ def markdown(r: dict, table) -> str:
                      f"{_pct(t['spiking_brian2'])} | {_pct(t['brian2_same_as_torch_float64'])} | "
                      f"{_pct(t['spiking_head_brian2'])} | {_pct(t['loihi_exact'])} | "
                      f"{_pct(t['loihi_exact_same_as_float'])} |")
+    if h.get("selection"):
+        lines += ["", f"Head conversion chosen on {h['selection']['data']} ({h['selection']['criterion']}; "
+                  f"chosen: percentile {h['conversion']['g_percentile']}, sum percentile "
+                  f"{h['conversion']['sum_percentile']}, max rate {h['conversion']['max_rate']}):", "",
+                  "| percentile | sum percentile | max rate | same answer as ReLU head | logits relative error |",
+                  "|---|---|---|---|---|"]
+        for x in h["selection"]["rows"]:
+            lines.append(f"| {x['percentile']} | {x['sum_percentile']} | {x['max_rate']} | "
+                         f"{_pct(x['same_answer'])} % | {x['relative_error']:.2f} |")
     lines += ["", "## Firing rates (spikes per neuron per step)", "", "| layer | all steps | code window |",
               "|---|---|---|"]
     for x in b["layer_rates"]:

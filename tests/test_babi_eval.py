@@ -148,6 +148,15 @@ def test_converted_head_approaches_the_relu_head_with_more_steps(model, torch_co
     assert errors[1] < errors[0] and errors[1] < 0.5
 
 
+def test_choose_head_keeps_the_setting_closest_to_the_relu_head(model, torch_codes):
+    grid = {"sum_percentile": (99.9, 50.0), "max_rate": (0.5,)}
+    head, rows = be.choose_head(model, torch_codes, torch_codes, n_steps=16, grid=grid)
+    assert [(r["sum_percentile"], r["max_rate"]) for r in rows] == [(99.9, 0.5), (50.0, 0.5)]
+    best = max(rows, key=lambda r: r["same_answer"])
+    assert head.sum_percentile == best["sum_percentile"] and head.to_dict()["sum_percentile"] == best["sum_percentile"]
+    assert all(0 <= r["same_answer"] <= 1 and r["relative_error"] >= 0 for r in rows)
+
+
 def test_loihi_exact_encoders_run_and_report(model, questions, torch_codes):
     codes = be.encode(model, questions, "numpy", "loihi")
     assert codes.mode == "loihi" and codes.sentences.shape == torch_codes.sentences.shape
