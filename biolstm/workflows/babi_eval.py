@@ -492,10 +492,10 @@ def convert_head(model, calibration: EncoderCodes, *, n_steps: int = 64, max_rat
         ``percentile``). The sum grows with the number of pairs (3 for 2 sentences, 210 for
         20), so a scale set by long stories leaves ``gsum`` nearly silent for short ones
         within ``n_steps``; a lower percentile lets it saturate (1 spike per step) on the
-        longest instead. The default 90 came from a barely trained development network on
-        tasks 1 and 17 (64 steps: the same answer as the ReLU head on 83 % of 120 test
-        questions, against 34 % at 99.9, where qa17's 2-sentence stories never reached f);
-        :func:`choose_head` picks it on validation questions.
+        longest instead. The default 90 is what a barely trained development network (tasks 1
+        and 17, not shipped) looked best with, judged on test questions of those tasks: at
+        99.9 its 2-sentence stories never reached f in 64 steps. Results should choose it on
+        validation questions with :func:`choose_head`, as ``scripts/babi_results.py`` does.
     description : str
         Names the calibration data in the result.
     """
