@@ -28,6 +28,8 @@ REQUIRES = {
     "03_smnist_end_to_end.ipynb": ["torch", "mlxtend", "biolstm.tasks.smnist", "biolstm.train.snn"],
     "04_loihi_mapping.ipynb": ["torch", "mlxtend", "biolstm.tasks.smnist", "biolstm.loihi.check",
                                "biolstm.loihi.report"],
+    "05_babi_relnet.ipynb": ["torch", "biolstm.train.relnet", "biolstm.workflows.babi_eval",
+                             "biolstm.loihi.check"],
 }
 
 
