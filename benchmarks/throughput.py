@@ -70,6 +70,8 @@ COLUMNS = ["row", "name", "command", "cache", "samples", "wall_s", "samples_per_
 """``inner_s``: the part of the command that simulates (as the command itself times it)."""
 
 TARGETS = {"eval_vs_lstm": 0.5, "loihi_vs_numpy": 2.0}
+STEPS = 840
+"""Steps per sMNIST sample (784 pixels + 56 cue steps)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -297,6 +299,93 @@ def worker_profile(args) -> None:
         "replicas": R, "slots": K, "profile": info, "run_binary_s": run_binary, "network_run_s": network_run}))
 
 
+def _cache_bytes(level: int, default: int) -> int:
+    """Size of this CPU's level-``level`` data/unified cache (sysfs), or ``default``."""
+    try:
+        for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+            if int((index / "level").read_text()) == level and (index / "type").read_text().strip() != "Instruction":
+                text = (index / "size").read_text().strip()
+                return int(text[:-1]) * {"K": 1024, "M": 1024**2}[text[-1]] if text[-1] in "KM" else int(text)
+    except (OSError, ValueError, KeyError):
+        pass
+    return default
+
+
+CATEGORIES = [
+    ("synaptic propagation (proj_*_pre_codeobject)", ("_pre_codeobject",)),
+    ("spike queue (push_spikes, CSpikeQueue)", ("push_spikes", "SpikeQueue")),
+    ("neuron update, threshold, reset", ("stateupdater", "thresholder", "resetter", "reset_")),
+    ("monitors", ("spikes_", "readout", "trace_", "monitor")),
+    ("start-up and results (synapse creation, arrays, queues set-up)",
+     ("create", "_init_arrays", "_load_arrays", "_write_arrays", "before_run", "prepare", "initialise",
+      "group_variable_set", "_dealloc_arrays", "brian_start", "brian_end", "after_run")),
+]
+"""Function-name patterns of the generated program's parts (first match wins); the rest is
+'other (libc: memcpy, malloc, ...; the scheduler loop)'."""
+
+
+def _category(fn: str) -> str:
+    for name, patterns in CATEGORIES:
+        if any(p in fn for p in patterns):
+            return name
+    return "other (libc: memcpy, malloc, ...; the scheduler loop)"
+
+
+def _cachegrind_totals(path: Path) -> dict[str, dict[str, int]]:
+    """``{function: {event: count}}`` summed from a cachegrind output file."""
+    events, totals, fn = [], {}, None
+    for line in path.read_text().splitlines():
+        if line.startswith("events:"):
+            events = line.split()[1:]
+        elif line.startswith("fn="):
+            fn = line[3:]
+        elif line and line[0].isdigit() and fn is not None:
+            counts = [int(x) for x in line.split()[1:]]
+            acc = totals.setdefault(fn, dict.fromkeys(events, 0))
+            for e, c in zip(events, counts):
+                acc[e] += c
+    return totals
+
+
+def worker_cachegrind(args) -> None:
+    """R copies x K slots under valgrind's cachegrind: instructions and simulated cache misses
+    per function, with the last-level cache set to this CPU's L2 and then its L3.
+
+    Compiled for ``-march=x86-64-v3`` instead of ``-march=native`` (valgrind does not
+    decode AVX-512); counts are deterministic, independent of the machine's load.
+    """
+    import brian2 as b2
+
+    from biolstm.brian.backends import activated
+    from biolstm.brian.build import build, default_dt, describe, pack_inputs
+
+    spec, data, trains = _digits(args.replicas * args.slots)
+    R, K = args.replicas, args.slots
+    desc = describe(spec)
+    key = "codegen.cpp.extra_compile_args_gcc"
+    saved = list(b2.prefs[key])
+    b2.prefs[key] = [f if f != "-march=native" else "-march=x86-64-v3" for f in saved]
+    try:
+        with default_dt(desc.dt), activated("cpp_standalone", Path(args.project)) as project:
+            built = build(desc, trains.n_steps, R, K, input_values=pack_inputs(desc, trains, 0, R * K, R, K))
+            built.network.run(built.duration, namespace={})
+            b2.device.build(directory=str(project), compile=True, run=False, with_output=False)
+    finally:
+        b2.prefs[key] = saved
+    levels = {"L2": _cache_bytes(2, 1 << 20), "L3": _cache_bytes(3, 32 << 20)}
+    out: dict = {"replicas": R, "slots": K, "cache_bytes": levels, "D1_bytes": _cache_bytes(1, 32 << 10),
+                 "functions": {}}
+    for name, size in levels.items():
+        cg = Path(args.project) / f"cachegrind_{name}.out"
+        subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=yes",
+                        f"--D1={out['D1_bytes']},8,64", f"--LL={size},16,64", f"--cachegrind-out-file={cg}",
+                        "./main"], cwd=str(Path(args.project)), check=True, capture_output=True)
+        for fn, counts in _cachegrind_totals(cg).items():
+            f = out["functions"].setdefault(fn, {"Ir": counts["Ir"], "D1m": counts["D1mr"] + counts["D1mw"]})
+            f[f"LLm_{name}"] = counts["DLmr"] + counts["DLmw"]
+    Path(args.result).write_text(json.dumps(out))
+
+
 def worker_train(args) -> None:
     import importlib.util
 
@@ -312,7 +401,8 @@ def worker_train(args) -> None:
 
 
 WORKERS = {"numpy_loihi": worker_numpy_loihi, "brian_loihi": worker_brian_loihi, "lstm": worker_lstm,
-           "copies": worker_copies, "profile": worker_profile, "train": worker_train}
+           "copies": worker_copies, "profile": worker_profile, "cachegrind": worker_cachegrind,
+           "train": worker_train}
 
 
 # --------------------------------------------------------------------------------------
@@ -392,6 +482,9 @@ def copies_rows(layouts: list[tuple[int, int, int]], env: dict, work: Path, rows
         m = measured(cmd, env)
         _check(m, f"copies R={R} K={K}")
         r = json.loads(res.read_text())
+        if r["compiled_here"]:
+            raise RuntimeError(f"copies R={R} K={K}: the second call compiled again; the program was "
+                               f"not reused from {project}")
         t = r["timings"]
         startup = t["run_s"] - t["network_run_s"]
         runs = t.get("runs", 1.0)
@@ -419,6 +512,35 @@ def profile_rows(layouts: list[tuple[int, int]], env: dict, work: Path) -> list[
         print(f"  f profile {R} copies x {K}: " + ", ".join(
             f"{n} {1e3 * t / (R * K):.2f} ms/sample" for n, t in out[-1]["profile"][:4]), flush=True)
     return out
+
+
+def cachegrind_rows(layouts: list[tuple[int, int]], env: dict, work: Path) -> list[dict]:
+    if shutil.which("valgrind") is None:
+        print("  f cachegrind: valgrind not installed, skipped", flush=True)
+        return []
+    out = []
+    for R, K in layouts:
+        res = work / f"cachegrind_{R}_{K}.json"
+        m = measured(worker_cmd("cachegrind", res, replicas=R, slots=K, project=work / f"cg_R{R}_K{K}"), env)
+        _check(m, f"cachegrind R={R} K={K}")
+        out.append(json.loads(res.read_text()))
+        cats = _by_category(out[-1])
+        print(f"  f cachegrind {R} copies x {K}: " + "; ".join(
+            f"{c[:20]} {v['Ir'] / 1e6:.1f} M instr, {v['LLm_L3'] / 1e3:.1f} k L3 misses per sample"
+            for c, v in list(cats.items())[:3]), flush=True)
+    return out
+
+
+def _by_category(cg: dict) -> dict[str, dict[str, float]]:
+    """Per-sample instructions and misses of each program part (see :data:`CATEGORIES`)."""
+    n = cg["replicas"] * cg["slots"]
+    cats: dict[str, dict[str, float]] = {}
+    for fn, counts in cg["functions"].items():
+        acc = cats.setdefault(_category(fn), {})
+        for e, c in counts.items():
+            acc[e] = acc.get(e, 0.0) + c / n
+    order = [name for name, _ in CATEGORIES] + ["other (libc: memcpy, malloc, ...; the scheduler loop)"]
+    return {k: cats[k] for k in order if k in cats}
 
 
 def train_rows(batches: list[int], impls: list[str], repeats: int, env: dict, work: Path, rows: list
@@ -491,7 +613,7 @@ def ratios(rows: list[dict], check: dict | None) -> list[dict]:
     return out
 
 
-def copies_text(copies: list[dict], profiles: list[dict]) -> list[str]:
+def copies_text(copies: list[dict], profiles: list[dict], cachegrinds: list[dict]) -> list[str]:
     """The copies table and, per profile, the code objects' time per sample."""
     lines = []
     if copies:
@@ -523,11 +645,89 @@ def copies_text(copies: list[dict], profiles: list[dict]) -> list[str]:
             if p.get("run_binary_s") else "-" for p in profiles) + " |")
         lines.append("| **Network.run total** | " + " | ".join(
             f"{1e3 * p['network_run_s'] / (p['replicas'] * p['slots']):.3f}" for p in profiles) + " |")
+        empty = "input_pixels_spike_resetter_codeobject"   # its reset code is empty: pure call + timer cost
+        lines.append(f"| profiler + call cost of one code object per step, µs ({empty}, empty) | " + " | ".join(
+            f"{1e6 * dict(p['profile']).get(empty, float('nan')) / (p['slots'] * STEPS):.2f}" for p in profiles) + " |")
+    if cachegrinds:
+        cats = [_by_category(c) for c in cachegrinds]
+        names = list(dict.fromkeys(k for c in cats for k in c))
+        head = " | ".join(f"{c['replicas']} x {c['slots']}" for c in cachegrinds)
+        l2, l3 = (cachegrinds[0]["cache_bytes"][k] >> 10 for k in ("L2", "L3"))
+        lines += ["", "valgrind cachegrind (deterministic, independent of the load; compiled for "
+                  "`-march=x86-64-v3`), per sample: millions of instructions / thousands of data misses of a "
+                  f"simulated last-level cache of this CPU's L2 ({l2} KiB) / of its L3 ({l3 >> 10} MiB), by "
+                  "copies x samples per run:", "", f"| part of the program | {head} |",
+                  "|---|" + "---|" * len(cats)]
+        for n in names:
+            lines.append(f"| {n} | " + " | ".join(
+                f"{c[n]['Ir'] / 1e6:.1f} / {c[n]['LLm_L2'] / 1e3:.1f} / {c[n]['LLm_L3'] / 1e3:.1f}" if n in c else "-"
+                for c in cats) + " |")
+        lines.append("| **total** | " + " | ".join(
+            f"{sum(v['Ir'] for v in c.values()) / 1e6:.1f} / {sum(v['LLm_L2'] for v in c.values()) / 1e3:.1f} / "
+            f"{sum(v['LLm_L3'] for v in c.values()) / 1e3:.1f}" for c in cats) + " |")
     return lines
 
 
+def copies_explanation(copies: list[dict], cachegrinds: list[dict]) -> str:
+    """Why throughput changes with copies, in sentences whose numbers come from the tables above."""
+    def get(R, per_run):
+        for c in copies:
+            if c["replicas"] == R and c["replicas"] * c["slots"] == per_run:
+                return c
+        return None
+
+    def ms(c, key):
+        return 1e3 * c[key] / c["samples"]
+
+    def sps(c):
+        return c["samples"] / c["wall_s"]
+
+    parts = []
+    old = [get(1, 16), get(16, 16), get(64, 64)]
+    if all(old):
+        a, b, c = old
+        parts.append(
+            f"**Why benchmarks/codegen.py saw throughput fall (179, 123, 79 samples/s).** Its rows are "
+            f"not alike: 1 copy ran 16 samples per run of the program, 16 and 64 copies one sample per "
+            f"copy and run. Every run of the program pays a start-up and wind-down outside `Network.run` "
+            f"(creating the synapses from arrays, loading weights and inputs, writing the monitors) that "
+            f"grows with the synapses in the program ({a['synapses']:,} for 1 copy, {c['synapses']:,} for "
+            f"64); here it cost {ms(a, 'startup_s'):.1f} ms per sample at 1 x 16, {ms(b, 'startup_s'):.1f} at "
+            f"16 x 1 and {ms(c, 'startup_s'):.1f} at 64 x 1, next to a simulation of {ms(a, 'network_run_s'):.1f}, "
+            f"{ms(b, 'network_run_s'):.1f} and {ms(c, 'network_run_s'):.1f} ms per sample "
+            f"({sps(a):.0f}, {sps(b):.0f}, {sps(c):.0f} samples/s for `CompiledNetwork.run` as a whole).")
+    new = [get(R, 1024) for R in (1, 16, 64)]
+    if all(new):
+        a, b, c = new
+        trend = ("falls" if sps(c) < 0.9 * max(sps(a), sps(b)) else "does not fall")
+        parts.append(
+            f"With the same 1024 samples per run for every copy count the start-up is "
+            f"{ms(a, 'startup_s'):.1f} / {ms(b, 'startup_s'):.1f} / {ms(c, 'startup_s'):.1f} ms per sample and the "
+            f"simulation {ms(a, 'network_run_s'):.2f} / {ms(b, 'network_run_s'):.2f} / "
+            f"{ms(c, 'network_run_s'):.2f} ms per sample for 1 / 16 / 64 copies: {sps(a):.0f} / {sps(b):.0f} / "
+            f"{sps(c):.0f} samples/s, so throughput {trend} at 64 copies.")
+    cg = {(g["replicas"], g["slots"]): _by_category(g) for g in cachegrinds}
+    if len(cg) >= 2:
+        keys = sorted(cg)
+        tot = {k: {e: sum(v.get(e, 0.0) for v in cg[k].values()) for e in ("Ir", "LLm_L2", "LLm_L3")} for k in keys}
+        syn = "synaptic propagation (proj_*_pre_codeobject)"
+        l2, l3 = (cachegrinds[0]["cache_bytes"][k] for k in ("L2", "L3"))
+        parts.append(
+            "Inside `Network.run` Brian2 calls each code object once per step whatever the number of "
+            "copies, so copies first amortise that per-step cost; the work per sample then stays the same "
+            "but its data spread over more memory. cachegrind counts, per sample for " +
+            ", ".join(f"{R} x {K}" for R, K in keys) + ": instructions " +
+            " / ".join(f"{tot[k]['Ir'] / 1e6:.1f} M" for k in keys) + ", misses of a simulated "
+            f"{l2 >> 10} KiB last-level cache (the L2) " + " / ".join(f"{tot[k]['LLm_L2'] / 1e3:.0f} k" for k in keys)
+            + f" and of a {l3 >> 20} MiB one (the L3) " + " / ".join(f"{tot[k]['LLm_L3'] / 1e3:.1f} k" for k in keys)
+            + (f"; the synaptic propagation alone: " + " / ".join(
+                f"{cg[k][syn]['Ir'] / 1e6:.1f} M instructions, {cg[k][syn]['LLm_L3'] / 1e3:.1f} k L3 misses"
+                for k in keys) if all(syn in cg[k] for k in keys) else "") + ".")
+    return "\n\n".join(parts)
+
+
 def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[dict], profiles: list[dict],
-            command: str, copies_note: str) -> str:
+            cachegrinds: list[dict], command: str, copies_note: str) -> str:
     v = machine["versions"]
     lines = [f"# Throughput benchmark ({machine['date']})", "",
              f"Command: `{command}` (commit {machine['commit']}).", "",
@@ -556,7 +756,7 @@ def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[di
         met = "-" if q["met"] is None else ("yes" if q["met"] else "**no**")
         lines.append(f"| {q['what']} | {q['value']:.2f} | {q['target']} | {met} |")
     if copies or profiles:
-        lines += ["", "## Copies (f)", ""] + copies_text(copies, profiles)
+        lines += ["", "## Copies (f)", ""] + copies_text(copies, profiles, cachegrinds)
         if copies_note:
             lines += ["", copies_note]
     return "\n".join(lines) + "\n"
@@ -582,7 +782,8 @@ def plot(rows: list[dict], copies: list[dict], training: list[dict], path: Path)
     ax.barh(y + 0.2, inner, 0.4, label="inner (simulation / forward only)")
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    if main:
+        ax.set_xscale("log")
     ax.set_xlabel("samples per second (wall)")
     ax.legend(fontsize=8)
     ax.set_title("sMNIST, 840 steps per sample")
@@ -604,7 +805,8 @@ def plot(rows: list[dict], copies: list[dict], training: list[dict], path: Path)
             ax.plot([t["batch"] for t in grp], [t["samples_per_s"] for t in grp], "o-", label=impl)
     ax.set_xlabel("batch")
     ax.set_ylabel("training samples/s (forward+backward)")
-    ax.set_yscale("log")
+    if training:
+        ax.set_yscale("log")
     ax.set_title("(g) training, 1 thread")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -648,8 +850,9 @@ def main(argv=None) -> int:
                                                            if (sys.argv[1:] if argv is None else argv) else "")
     only = set(args.only)
     S = args.samples
-    copies_layouts = [(1, 16, 64), (16, 1, 64), (64, 1, 64), (1, 128, 1024), (16, 64, 1024), (64, 16, 1024)]
-    profile_layouts = [(1, 64), (16, 4), (64, 1), (64, 16)]
+    # benchmarks/codegen.py's layouts (64 samples), then 1024 samples per run for every copy count
+    copies_layouts = [(1, 16, 64), (16, 1, 64), (64, 1, 64), (1, 1024, 1024), (16, 64, 1024), (64, 16, 1024)]
+    profile_layouts = cachegrind_layouts = [(1, 64), (16, 4), (64, 1)]      # 64 samples each
     train_batches, train_impls, lstm_batches = [8, 32, 64], ["compiled", "loop"], [1, 64]
     loihi_backend = "cpp_standalone"
     if args.quick:
@@ -664,7 +867,7 @@ def main(argv=None) -> int:
     env = dict(os.environ, BIOLSTM_CACHE=str(work / "cache"), PYTHONPATH=str(ROOT) + os.pathsep +
                os.environ.get("PYTHONPATH", ""))
     rows: list[dict] = []
-    check, copies, profiles, training = None, [], [], []
+    check, copies, profiles, training, cachegrinds = None, [], [], [], []
     try:
         if "a" in only:
             eval_rows("a", "eval smnist, cpp_standalone", "cpp_standalone", "float", S, env, rows)
@@ -679,6 +882,7 @@ def main(argv=None) -> int:
         if "f" in only:
             copies = copies_rows(copies_layouts, env, work, rows)
             profiles = profile_rows(profile_layouts, env, work)
+            cachegrinds = cachegrind_rows(cachegrind_layouts, env, work)
         if "g" in only:
             training = train_rows(train_batches, train_impls, args.train_repeats, env, work, rows)
     finally:
@@ -689,10 +893,13 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_writer(out / "throughput.csv", overwrite=True, mode="w") as fh:
         pd.DataFrame(rows, columns=COLUMNS).to_csv(fh, index=False, float_format="%.6g")
-    text = summary(rows, machine, check, copies, profiles, command, COPIES_NOTE if copies else "")
+    text = summary(rows, machine, check, copies, profiles, cachegrinds, command,
+                   copies_explanation(copies, cachegrinds) if copies else "")
     atomic_write_text(out / "throughput.md", text, overwrite=True)
     atomic_write_text(out / "throughput_machine.json", json.dumps(
-        {**machine, "copies": copies, "profiles": profiles}, indent=1, default=str), overwrite=True)
+        {**machine, "copies": copies, "profiles": profiles,
+         "cachegrind": [{**c, "by_part": _by_category(c), "functions": None} for c in cachegrinds]},
+        indent=1, default=str), overwrite=True)
     plot(rows, copies, training, out / "throughput.png")
     print(text)
     print(f"Wrote {out / 'throughput.csv'}, throughput.md, throughput.png, throughput_machine.json")
@@ -702,8 +909,6 @@ def main(argv=None) -> int:
     return 0
 
 
-COPIES_NOTE = ""
-"""Why throughput changes with copies: filled in from the measured tables (see the md)."""
 
 
 if __name__ == "__main__":
