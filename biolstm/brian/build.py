@@ -68,7 +68,7 @@ __all__ = [
     "default_dt",
 ]
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 """Version of the code :func:`build` generates; part of every compiled program's cache key."""
 
 BITS_PER_WORD = 52
@@ -535,7 +535,7 @@ def build(desc: NetworkDescription, n_steps: int, replicas: int = 1, slots: int 
         ta = b2.TimedArray(values, dt=desc.dt * b2.second, name=f"biolstm_in_{name}")
         g = b2.NeuronGroup(
             R * C, "word : integer (constant)\nbitval : 1 (constant)",
-            threshold=f"({ta.name}(t, word) / bitval) % 2.0 >= 1.0", reset="",
+            threshold=f"({ta.name}(t, word) / bitval) % 2.0 >= 1.0", reset=None,  # no resetter
             namespace={ta.name: ta}, clock=clock, name=f"input_{name}")
         g.thresholder["spike"].when = "start"
         g.thresholder["spike"].order = 0
@@ -545,6 +545,9 @@ def build(desc: NetworkDescription, n_steps: int, replicas: int = 1, slots: int 
         input_arrays[name] = ta
         input_groups[name] = g
 
+    # one clock ticks at every sample start for all sample resets (each extra clock costs the
+    # network loop a little every step)
+    sample_clock = b2.Clock(dt=T * desc.dt * b2.second, name="biolstm_sample_clock")
     for gd in desc.groups:
         group = b2.NeuronGroup(R * gd.size, clock=clock, name=gd.name, **gd.kwargs)
         for var, value in gd.initial.items():
@@ -553,8 +556,7 @@ def build(desc: NetworkDescription, n_steps: int, replicas: int = 1, slots: int 
             setattr(group, f"{var}_", np.tile(np.asarray(value, dtype=float), R))
         for code, when, order, name in gd.updates:
             group.run_regularly(code, when=when, order=order, name=name)
-        group.run_regularly(gd.sample_reset, dt=T * desc.dt * b2.second, when="start", order=1,
-                            name=gd.reset_name)
+        group.run_regularly(gd.sample_reset, clock=sample_clock, when="start", order=1, name=gd.reset_name)
         groups[gd.name] = group
         if gd.spiking:
             spike_monitors[gd.name] = b2.SpikeMonitor(group, record=True, name=gd.monitor_name)

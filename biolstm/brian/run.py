@@ -38,15 +38,33 @@ __all__ = [
     "simulate",
     "evaluate",
     "default_replicas",
+    "default_slots",
     "concatenate_activities",
 ]
 
 
 def default_replicas(backend: str, n_samples: int) -> int:
-    """Copies of the network per run of :func:`evaluate`: enough to amortise per-step
-    overhead (see ``benchmarks/codegen.py``), never more than the samples."""
-    wanted = {"cuda_standalone": 256, "genn": 256}.get(backend, 32)
+    """Copies of the network per run of :func:`evaluate`, never more than the samples.
+
+    Copies amortise the per-step overhead of every Brian2 code object over more neurons:
+    decisive in Python (``numpy``/``cython``: 32) and on a GPU (256); in C++ that overhead
+    is small (about 31 calls per step for the sMNIST network) while every copy adds its
+    synapses to the memory a step touches and to the program's start-up, so
+    ``cpp_standalone`` uses 4 (the README's code-generation section has the measurements).
+    """
+    wanted = {"cuda_standalone": 256, "genn": 256, "cpp_standalone": 4}.get(backend, 32)
     return max(1, min(wanted, n_samples))
+
+
+def default_slots(n_samples: int, replicas: int, most: int = 32) -> int:
+    """Samples per copy and run of a compiled program: the next power of two of
+    ``ceil(n_samples / replicas)``, at most ``most`` (slots amortise the program's start-up,
+    and a handful of programs serve every test-set size)."""
+    need = max(1, math.ceil(n_samples / replicas))
+    slots = 1
+    while slots < min(need, most):
+        slots *= 2
+    return slots
 
 
 # ---------------------------------------------------------------------------------------
@@ -351,7 +369,8 @@ def evaluate(spec, inputs: SpikeTrains, backend: str = "cpp_standalone", *,
     replicas : int, optional
         Copies of the network side by side (default :func:`default_replicas`).
     slots : int, optional
-        Samples per copy and run (standalone default 4; runtime: all samples in one run).
+        Samples per copy and run (standalone default :func:`default_slots`; runtime: all
+        samples in one run).
     record, directory, progress, cuda_options
         As in :class:`~biolstm.brian.standalone.CompiledNetwork` and :func:`simulate`.
 
@@ -368,7 +387,7 @@ def evaluate(spec, inputs: SpikeTrains, backend: str = "cpp_standalone", *,
             raise ValueError("evaluate: the genn backend has no run_args (brian2genn needs brian2 "
                              "2.5 in its own environment, see 'make genn'); use "
                              "biolstm.brian.genn.run_spec(spec, inputs)")
-        K = slots or max(1, min(4, math.ceil(inputs.n_samples / R)))
+        K = slots or default_slots(inputs.n_samples, R)
         return run_description(desc, inputs, backend, replicas=R, slots=K, progress=progress,
                                directory=directory, strict_float=True, cuda_options=cuda_options)
     with strict_float(backend == "cython"):

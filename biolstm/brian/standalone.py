@@ -172,13 +172,11 @@ def simulate_layout(backend: str, n_samples: int) -> tuple[int, int]:
     with any compiler flags (every sample sees the same neuron offsets). On
     ``cuda_standalone`` up to 256 copies side by side keep the GPU busy.
     """
+    from biolstm.brian.run import default_slots
+
     n = max(1, int(n_samples))
     copies = min(n, 256) if backend == "cuda_standalone" else 1
-    per_copy = math.ceil(n / copies)
-    slots = 1
-    while slots < min(per_copy, MAX_SLOTS):
-        slots *= 2
-    return copies, slots
+    return copies, default_slots(n, copies, MAX_SLOTS)
 
 
 # ---------------------------------------------------------------------------------------
