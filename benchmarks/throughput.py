@@ -63,6 +63,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+SRC = ROOT
+"""The source tree the measured commands run from: a snapshot of the committed HEAD (see
+:func:`snapshot`), so that edits in the checkout during the run do not change what is measured."""
 
 COLUMNS = ["row", "name", "command", "cache", "samples", "wall_s", "samples_per_s", "cpu_s",
            "samples_per_cpu_s", "peak_rss_mb", "compile_s", "inner_s", "inner_samples_per_s",
@@ -87,6 +90,22 @@ def _first_line(args: list[str]) -> str:
         return "not found"
 
 
+def snapshot(dest: Path) -> tuple[Path, str]:
+    """The committed HEAD of this checkout unpacked into ``dest`` (``git archive``), and its commit.
+
+    Without git (or outside a checkout) the tree itself is used (``"working tree"``).
+    """
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        return dest, commit
+    except (OSError, subprocess.CalledProcessError):
+        return ROOT, "working tree (not a git checkout)"
+
+
 def machine_info() -> dict:
     """CPU model and cores, versions, compiler, load average and the commit measured."""
     cpu = platform.processor() or "unknown"
@@ -103,9 +122,6 @@ def machine_info() -> dict:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             versions[pkg] = None
-    commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
     return {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "platform": platform.platform(),
@@ -114,7 +130,6 @@ def machine_info() -> dict:
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "versions": versions,
         "compiler": _first_line([os.environ.get("CXX", "g++"), "--version"]),
-        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "nice": os.nice(0),
         "load_start": list(os.getloadavg()),
     }
@@ -130,7 +145,7 @@ def measured(cmd: list[str], env: dict[str, str], timeout: float = 3600) -> dict
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=str(ROOT), text=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=str(SRC), text=True)
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -181,13 +196,13 @@ def _row(row: str, name: str, m: dict, samples: int, cache: str, *, compile_s=No
 def _display(cmd: str) -> str:
     """The command as a user types it (no interpreter path, no file paths of this machine)."""
     text = cmd.replace(sys.executable + " -m biolstm", "biolstm").replace(sys.executable, "python")
-    text = text.replace(str(ROOT) + os.sep, "")
+    text = text.replace(str(SRC) + os.sep, "").replace(str(ROOT) + os.sep, "")
     parts = [p for p in text.split() if not p.startswith(("/", "--result"))]
     return " ".join(parts)
 
 
 def worker_cmd(name: str, result: Path, **options) -> list[str]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--result", str(result)]
+    cmd = [sys.executable, str(SRC / "benchmarks" / "throughput.py"), "--worker", name, "--result", str(result)]
     for key, value in options.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     return cmd
@@ -730,7 +745,8 @@ def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[di
             cachegrinds: list[dict], command: str, copies_note: str) -> str:
     v = machine["versions"]
     lines = [f"# Throughput benchmark ({machine['date']})", "",
-             f"Command: `{command}` (commit {machine['commit']}).", "",
+             f"Command: `{command}`; it measured commit {machine['commit']} (a `git archive` snapshot of HEAD, "
+             f"so edits during the run do not change what is measured).", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable), "
              f"{machine['platform']}; Python {v['python']}, brian2 {v['brian2']}, numpy {v['numpy']}, "
              f"scipy {v['scipy']}, torch {v['torch']}; {machine['compiler']}. Nice {machine['nice']}.",
@@ -828,6 +844,8 @@ def main(argv=None) -> int:
                              "backend, LSTM, one training row): checks that the script produces its files")
     parser.add_argument("--only", default="abcdefg", help="sections to run (letters a-g)")
     parser.add_argument("--train-repeats", type=int, default=3, help="timed training steps (median)")
+    parser.add_argument("--working-tree", action="store_true",
+                        help="measure the working tree as it is instead of a snapshot of the committed HEAD")
     # worker mode
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -860,11 +878,16 @@ def main(argv=None) -> int:
         only -= {"a", "c", "f"}                          # they compile C++ programs (minutes)
         loihi_backend = "numpy"
         train_batches, train_impls, lstm_batches, args.train_repeats = [2], ["compiled"], [1, 2], 1
+    global SRC
     machine = machine_info()
-    print(f"{machine['cpu']} x{machine['cores']}, load {machine['load_start'][0]:.1f}, commit "
-          f"{machine['commit']}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="biolstm_throughput_"))
-    env = dict(os.environ, BIOLSTM_CACHE=str(work / "cache"), PYTHONPATH=str(ROOT) + os.pathsep +
+    if args.working_tree:
+        SRC, machine["commit"] = ROOT, "working tree (uncommitted changes included)"
+    else:
+        SRC, machine["commit"] = snapshot(work / "src")
+    print(f"{machine['cpu']} x{machine['cores']}, load {machine['load_start'][0]:.1f}, measuring commit "
+          f"{machine['commit']}", flush=True)
+    env = dict(os.environ, BIOLSTM_CACHE=str(work / "cache"), PYTHONPATH=str(SRC) + os.pathsep +
                os.environ.get("PYTHONPATH", ""))
     rows: list[dict] = []
     check, copies, profiles, training, cachegrinds = None, [], [], [], []

@@ -16,7 +16,7 @@ def test_quick_run_writes_table_figure_and_machine(tmp_path):
     spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.main(["--quick", "--only", "de", "--out", str(tmp_path)]) == 0
+    assert mod.main(["--quick", "--only", "de", "--working-tree", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "throughput.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["row"] for r in rows] == ["d", "d'", "e", "e"]
