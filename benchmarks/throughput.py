@@ -746,7 +746,9 @@ def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[di
     v = machine["versions"]
     lines = [f"# Throughput benchmark ({machine['date']})", "",
              f"Command: `{command}`; it measured commit {machine['commit']} (a `git archive` snapshot of HEAD, "
-             f"so edits during the run do not change what is measured).", "",
+             f"so edits during the run do not change what is measured)" +
+             (f"; the training rows (g), run last, measured commit {machine['commit_training']}"
+              if machine.get("commit_training") else "") + ".", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable), "
              f"{machine['platform']}; Python {v['python']}, brian2 {v['brian2']}, numpy {v['numpy']}, "
              f"scipy {v['scipy']}, torch {v['torch']}; {machine['compiler']}. Nice {machine['nice']}.",
@@ -907,6 +909,9 @@ def main(argv=None) -> int:
             profiles = profile_rows(profile_layouts, env, work)
             cachegrinds = cachegrind_rows(cachegrind_layouts, env, work)
         if "g" in only:
+            if not args.working_tree:  # the training kernel changes often: measure the HEAD of now
+                SRC, machine["commit_training"] = snapshot(work / "src_training")
+                env["PYTHONPATH"] = str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")
             training = train_rows(train_batches, train_impls, args.train_repeats, env, work, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
