@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from biolstm.activity import Activity, sorted_events
+from biolstm.activity import Activity
 from biolstm.brian.backends import STANDALONE_BACKENDS, activated
 from biolstm.brian.build import NetworkDescription, build, default_dt, describe, pack_inputs
 from biolstm.encoding import SpikeTrains
@@ -121,7 +121,8 @@ class Collector:
         return Activity(
             dt=float(desc.dt), n_samples=self.inputs.n_samples, n_steps=self.inputs.n_steps,
             population_sizes=desc.population_sizes,
-            spikes={name: sorted_events(parts) for name, parts in self.parts.items()},
+            spikes={name: _in_order(parts, self.inputs.n_steps, desc.population_sizes[name])
+                    for name, parts in self.parts.items()},
             input_counts={name: self.inputs.counts_per_step(name) for name in desc.inputs},
             readout=readout,
             readout_population=ro[0] if ro else None,
@@ -134,6 +135,21 @@ class Collector:
             timings=dict(timings),
             metadata={**desc.metadata, **dict(metadata or {})},
         )
+
+
+def _in_order(parts: list[np.ndarray], n_steps: int, n_neurons: int) -> np.ndarray:
+    """Spike rows ``(sample, step, neuron)`` of consecutive runs, sorted.
+
+    One copy's runs already come in order (monitors record in time and neuron order), so
+    the rows are only sorted (by one int64 key) when they are not.
+    """
+    if not parts:
+        return np.zeros((0, 3), np.int64)
+    ev = np.concatenate(parts).astype(np.int64, copy=False)
+    key = (ev[:, 0] * n_steps + ev[:, 1]) * n_neurons + ev[:, 2]
+    if len(key) > 1 and np.any(key[1:] < key[:-1]):
+        ev = ev[np.argsort(key, kind="stable")]
+    return ev
 
 
 def collect_run(desc: NetworkDescription, raw: RawRun, first: int, count: int, replicas: int,
