@@ -31,7 +31,8 @@ the fairer figure for one thread on a loaded machine):
    ``--gains`` sets ``input_gain,recurrent_gain`` of the network (default ``5,2``: about
    0.04 on these digits; ``1,1`` is the untrained recipe). ``implementation`` is ``compiled``
    (:mod:`biolstm.train.fastsnn`) or ``loop`` (the Python step loop, the reference autograd
-   path); ``threads`` is ``torch.set_num_threads``.
+   path); ``threads`` is ``torch.set_num_threads`` (``--threads`` for the compiled kernel,
+   ``--loop-threads`` for the loop).
 2. **bAbI** (``section = babi``): one training step of the spiking RelNet
    (``BabiTrainConfig`` defaults: encoders of 100 LIF + 100 AHP, 10 steps per word, batch
    256) on questions of the bundled bAbI test subset (all 20 tasks), ``BabiTask.batch_loss``
@@ -97,7 +98,7 @@ def _measure(rows, step, rate, *, label, section, impl, threads, batch, steps, r
     _print(rows[-1])
 
 
-def bench_smnist(batches, threads_list, impls, repeats, gains, label, kernel, rows) -> None:
+def bench_smnist(batches, threads_list, impls, repeats, gains, label, kernel, rows, loop_threads=None) -> None:
     """Section 1 (see the module docstring); appends one row per batch, implementation and thread count."""
     from biolstm.tasks import smnist
     from biolstm.train.config import TrainConfig
@@ -119,13 +120,13 @@ def bench_smnist(batches, threads_list, impls, repeats, gains, label, kernel, ro
         idx = np.arange(B)
         for impl in impls:
             model.use_fast = impl == "compiled"
-            for threads in threads_list:
+            for threads in (loop_threads or threads_list) if impl == "loop" else threads_list:
                 _measure(rows, step, lambda: box["rate"], label=label, section="smnist", impl=impl,
                          threads=threads, batch=B, steps=smnist.N_STEPS, repeats=repeats,
                          kernel=kernel, note=f"gains {gains[0]:g},{gains[1]:g}")
 
 
-def bench_babi(threads_list, impls, repeats, batch, label, kernel, rows) -> None:
+def bench_babi(threads_list, impls, repeats, batch, label, kernel, rows, loop_threads=None) -> None:
     """Section 2 (see the module docstring)."""
     from biolstm.tasks import babi
     from biolstm.train.babi_trainer import BabiTask
@@ -145,7 +146,7 @@ def bench_babi(threads_list, impls, repeats, batch, label, kernel, rows) -> None
 
     for impl in impls:
         model.sentence.use_fast = model.question.use_fast = impl == "compiled"
-        for threads in threads_list:
+        for threads in (loop_threads or threads_list) if impl == "loop" else threads_list:
             _measure(rows, step, lambda: box["rate"], label=label, section="babi", impl=impl,
                      threads=threads, batch=batch, steps=int(data.stories.shape[2]) * cfg.steps_per_word,
                      repeats=repeats, kernel=kernel,
@@ -192,7 +193,9 @@ def main(argv=None) -> int:
     parser.add_argument("--label", required=True, help="name of this run (file name and table column)")
     parser.add_argument("--out", default=str(ROOT / "results" / "train_speed"), help="output folder")
     parser.add_argument("--batches", default="8,16,32,64", help="sMNIST batch sizes")
-    parser.add_argument("--threads", default="1,2", help="torch threads to measure")
+    parser.add_argument("--threads", default="1,2", help="torch threads to measure (compiled kernel)")
+    parser.add_argument("--loop-threads", default="1",
+                        help="torch threads for the step loop (on a busy machine its 2-thread steps take minutes)")
     parser.add_argument("--impls", default="compiled,loop", help="compiled and/or loop")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
     parser.add_argument("--gains", default="5,2", help="sMNIST input_gain,recurrent_gain")
@@ -216,9 +219,10 @@ def main(argv=None) -> int:
     print(f"{machine['cpu']} x{machine['cores']}, load {machine['load_start'][0]:.1f}, kernel {kernel}",
           flush=True)
     rows: list[dict] = []
-    bench_smnist(batches, threads, impls, args.repeats, gains, args.label, kernel, rows)
+    loop_threads = [int(t) for t in args.loop_threads.split(",")]
+    bench_smnist(batches, threads, impls, args.repeats, gains, args.label, kernel, rows, loop_threads)
     if args.babi_batch:
-        bench_babi(threads, impls, args.repeats, args.babi_batch, args.label, kernel, rows)
+        bench_babi(threads, impls, args.repeats, args.babi_batch, args.label, kernel, rows, loop_threads)
     machine["load_end"] = os.getloadavg()
     machine["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import pandas as pd

@@ -33,10 +33,12 @@ How it is fast (measured by ``benchmarks/train_speed.py``):
   ``gI @ w_rec^T`` are computed, as dot products, not the whole matrix product per step;
 * spikes are sparse (0.04 per neuron and step): the input current and the weight
   gradients add the rows of the neurons that spiked only;
-* samples run in parallel (``torch.get_num_threads()`` threads). The weight gradients are
-  summed per chunk of samples and the chunks in a fixed order, the chunks fixed by the batch
-  size alone, so results are bit-identical for any thread count, and training stays
-  deterministic;
+* samples run in parallel (``torch.get_num_threads()`` threads, each taking the next
+  sample or chunk of samples when done). The weight gradients are summed per chunk of
+  samples and the chunks in a fixed order, the chunks fixed by the batch size alone, so
+  results are bit-identical for any thread count, and training stays deterministic. (On a
+  machine whose cores are busy with other jobs, one thread is faster: every parallel region
+  waits for its slowest thread to be scheduled; ``benchmarks/train_speed.py`` measures both);
 * the steps of a sample before its first input spike are not computed when a step without
   input leaves the initial state exactly as it is (bAbI sentences are right-aligned, about
   half of their steps are padding; digits start with blank rows), and the backward pass
@@ -72,6 +74,7 @@ _SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -182,6 +185,14 @@ static void step_neurons_back(const Coeffs<S>& k, const S* __restrict__ ZF, cons
   }
 }
 
+// f() on min(n, torch.get_num_threads()) threads; each thread takes the next unit of work
+// from a shared counter when it is done with one, so a thread that the system deschedules
+// delays only its current unit, and which thread does a unit changes no result
+template <class F>
+static void on_threads(int64_t n, const F& f) {
+  at::parallel_for(0, std::min<int64_t>(n, at::get_num_threads()), 1, [&](int64_t, int64_t) { f(); });
+}
+
 // Weight gradients are summed per chunk of samples; the number of chunks depends on B
 // only (never on the thread count), and chunks are added in a fixed order, so the results
 // are bit-identical for any number of threads.
@@ -210,7 +221,7 @@ struct Args {
 };
 
 template <typename S>
-static void fwd_samples(const Args<S> a, const int64_t b0, const int64_t b1) {
+static void fwd_samples(const Args<S> a, std::atomic<int64_t>* next) {
   const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;
   const bool ident = a.ident;
   const uint8_t* const x = a.x;
@@ -245,7 +256,7 @@ static void fwd_samples(const Args<S> a, const int64_t b0, const int64_t b1) {
                      std::memcmp(U1, k.in1, N * sizeof(S)) == 0 && !any_set(Zn, N);
   std::vector<S> pd_still(Np);  // 1 - |h| of the initial state
   for (int64_t p = 0; p < Np; ++p) pd_still[p] = PDn[pre2post[p]];
-  for (int64_t b = b0; b < b1; ++b) {
+  for (int64_t b = next->fetch_add(1); b < B; b = next->fetch_add(1)) {
     int64_t mz = 0;
     std::copy(k.in0, k.in0 + N, U0);
     std::copy(k.in1, k.in1 + N, U1);
@@ -310,16 +321,17 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
                      B, T, C, N, Np, R, K, C0, ident, pd.data_ptr<scalar_t>(),
                      z.data_ptr<uint8_t>(), tail.data_ptr<scalar_t>(), counts.data_ptr<scalar_t>(),
                      nullptr, nullptr, scalar_t(0)};
-    at::parallel_for(0, B, 1, [a](int64_t b0, int64_t b1) { fwd_samples(a, b0, b1); });
+    std::atomic<int64_t> next{0};
+    on_threads(B, [&] { fwd_samples(a, &next); });
   });
   return {tail, counts, pd, z};
 }
 
-// The backward pass of the samples of chunks k0..k1-1, each chunk's weight gradients into
-// its own [C + Np, N] block of acc; wpad: w_rec with rows padded to Nq columns
+// The backward pass of the chunks of samples taken from the counter next, each chunk's
+// weight gradients into its own [C + Np, N] block of acc; wpad: w_rec, rows padded to Nq
 template <typename S>
-static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc, const int64_t k0,
-                       const int64_t k1) {
+static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc,
+                       std::atomic<int64_t>* next) {
   const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;
   const bool ident = a.ident;
   const uint8_t* const X = a.x;
@@ -342,7 +354,7 @@ static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc,
   S* __restrict__ GZ = gzv.data();
   S* __restrict__ ZF = zfv.data();
   S* __restrict__ PDn = pdv.data();
-  for (int64_t ch = k0; ch < k1; ++ch) {
+  for (int64_t ch = next->fetch_add(1); ch < chunks; ch = next->fetch_add(1)) {
     S* const A = acc + ch * rows * N;
     std::fill(A, A + rows * N, S(0));
     for (int64_t b = ch * B / chunks; b < (ch + 1) * B / chunks; ++b) {
@@ -422,7 +434,8 @@ std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, 
     for (int64_t p = 0; p < Np; ++p) std::copy(w + p * N, w + (p + 1) * N, wpad.data() + p * Nq);
     S* A = acc.data_ptr<S>();
     const S* wp = wpad.data();
-    at::parallel_for(0, chunks, 1, [a, wp, Nq, A](int64_t k0, int64_t k1) { bwd_chunks(a, wp, Nq, A, k0, k1); });
+    std::atomic<int64_t> next{0};
+    on_threads(chunks, [&] { bwd_chunks(a, wp, Nq, A, &next); });
     // chunk 0 += chunk 1, 2, ... in this order for every element (any split of the elements)
     at::parallel_for(0, rows * N, 4096, [A, rows, N, chunks](int64_t i0, int64_t i1) {
       for (int64_t ch = 1; ch < chunks; ++ch) add_row(A + i0, A + ch * rows * N + i0, i1 - i0);
@@ -462,7 +475,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 """
 
 
-KERNEL_VERSION = 7
+KERNEL_VERSION = 8
 """Bumped whenever the C++ source changes, so that no old build is reused."""
 _BASE_FLAGS = ("-O3", "-ffp-contract=off")
 """``-ffp-contract=off``: no fused multiply-adds, so the forward pass rounds exactly as the
