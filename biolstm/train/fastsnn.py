@@ -586,12 +586,15 @@ class FastSequence(torch.autograd.Function):
         ctx.gamma = gamma
         ctx.count_from = int(count_from)
         ctx.mark_non_differentiable(z)
+        ctx.set_materialize_grads(False)  # no zero [T, B, n_pre] gradient for the spikes
         return tail, counts, z
 
     @staticmethod
     def backward(ctx, g_tail, g_counts, g_z):
         x, w_rec, params, pre2post, readout_idx, pd, z = ctx.saved_tensors
         T, B, n_pre = pd.shape
+        if g_tail is None and g_counts is None:
+            return None, None, None, None, None, None, None, None, None
         if g_tail is None:
             g_tail = torch.zeros((B, 1, readout_idx.shape[0]), dtype=pd.dtype)
         if g_counts is None:
