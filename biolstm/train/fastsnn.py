@@ -211,8 +211,8 @@ struct Args {
   const int64_t* ro;     // [R] readout post indices
   int64_t B, T, C, N, Np, R, K, C0;
   bool ident;            // pre2post is the identity
-  S* pds;                // [T, B, Np] 1 - |h| (forward: written, backward: read)
-  uint8_t* zs;           // [T, B, Np] spikes
+  S* pds;                // [B, T, Np] 1 - |h| (forward: written, backward: read)
+  uint8_t* zs;           // [B, T, Np] spikes
   S* tail;               // [B, K, R]
   S* counts;             // [B, Np]
   const S* GT;           // backward: gradient wrt tail [B, K, R]
@@ -264,8 +264,8 @@ static void fwd_samples(const Args<S> a, std::atomic<int64_t>* next) {
     int64_t t0 = 0;
     if (still)
       while (t0 < T && !any_set(x + (b * T + t0) * C, C)) {
-        std::fill(zs + (t0 * B + b) * Np, zs + (t0 * B + b + 1) * Np, uint8_t(0));
-        std::copy(pd_still.begin(), pd_still.end(), pds + (t0 * B + b) * Np);
+        std::fill(zs + (b * T + t0) * Np, zs + (b * T + t0 + 1) * Np, uint8_t(0));
+        std::copy(pd_still.begin(), pd_still.end(), pds + (b * T + t0) * Np);
         if (t0 >= T - K)
           for (int64_t r = 0; r < R; ++r) tail[(b * K + (t0 - (T - K))) * R + r] = U0[ro[r]];
         ++t0;
@@ -276,8 +276,8 @@ static void fwd_samples(const Args<S> a, std::atomic<int64_t>* next) {
       for (int64_t i = 0; i < mx; ++i) add_row(I, win + xl[i] * N, N);
       for (int64_t i = 0; i < mz; ++i) add_row(I, wrec + zl[i] * N, N);
       step_neurons(k, I, U0, U1, Zn, PDn, N);
-      uint8_t* __restrict__ Z = zs + (t * B + b) * Np;
-      S* __restrict__ PD = pds + (t * B + b) * Np;
+      uint8_t* __restrict__ Z = zs + (b * T + t) * Np;
+      S* __restrict__ PD = pds + (b * T + t) * Np;
       if (ident) {
         std::copy(Zn, Zn + Np, Z);
         std::copy(PDn, PDn + Np, PD);
@@ -312,8 +312,8 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
           R = ro.size(0);
   const bool ident = identity(pre2post);
   auto opts = win.options();
-  auto pd = torch::empty({T, B, Np}, opts);
-  auto z = torch::empty({T, B, Np}, opts.dtype(torch::kUInt8));
+  auto pd = torch::empty({B, T, Np}, opts);  // sample-major: a sample's steps lie together
+  auto z = torch::empty({B, T, Np}, opts.dtype(torch::kUInt8));
   auto tail = torch::zeros({B, K, R}, opts), counts = torch::empty({B, Np}, opts);
   AT_DISPATCH_FLOATING_TYPES(win.scalar_type(), "fastsnn_forward", [&] {
     Args<scalar_t> a{x.data_ptr<uint8_t>(), win.data_ptr<scalar_t>(), wrec.data_ptr<scalar_t>(),
@@ -366,13 +366,13 @@ static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc,
       // spike at t, a spike at t - 1), so the time loop stops there.
       int64_t first = 0;
       while (first < T && !any_set(X + (b * T + first) * C, C) &&
-             !(first > 0 && any_set(zs + ((first - 1) * B + b) * Np, Np)))
+             !(first > 0 && any_set(zs + (b * T + first - 1) * Np, Np)))
         ++first;
       for (int64_t t = T - 1; t >= first; --t) {
         if (t >= T - K)
           for (int64_t r = 0; r < R; ++r) G0[ro[r]] += GT[(b * K + (t - (T - K))) * R + r];
-        const uint8_t* __restrict__ Z = zs + (t * B + b) * Np;
-        const S* __restrict__ PD = pds + (t * B + b) * Np;
+        const uint8_t* __restrict__ Z = zs + (b * T + t) * Np;
+        const S* __restrict__ PD = pds + (b * T + t) * Np;
         const S* __restrict__ gc = GC + b * Np;
         const bool counted = t >= C0;
         if (ident) {
@@ -405,7 +405,7 @@ static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc,
         const int64_t mx = compact(X + (b * T + t) * C, C, xl);
         for (int64_t i = 0; i < mx; ++i) add_row(A + xl[i] * N, gi, N);
         if (t > 0) {
-          const int64_t mz = compact(zs + ((t - 1) * B + b) * Np, Np, zl);
+          const int64_t mz = compact(zs + (b * T + t - 1) * Np, Np, zl);
           for (int64_t i = 0; i < mz; ++i) add_row(A + (C + zl[i]) * N, gi, N);
         }
         std::swap(gi, gnext);
@@ -418,7 +418,7 @@ std::vector<torch::Tensor> backward(torch::Tensor gtail, torch::Tensor gcounts, 
                                     torch::Tensor wrec, torch::Tensor P, torch::Tensor pre2post,
                                     torch::Tensor ro, torch::Tensor pds, torch::Tensor zs,
                                     double gamma, int64_t C0) {
-  int64_t T = pds.size(0), B = pds.size(1), Np = pds.size(2), N = wrec.size(1), R = ro.size(0),
+  int64_t B = pds.size(0), T = pds.size(1), Np = pds.size(2), N = wrec.size(1), R = ro.size(0),
           K = gtail.size(1), C = x.size(2);
   const bool ident = identity(pre2post);
   auto acc = torch::empty({n_chunks(B), C + Np, N}, pds.options());
@@ -475,7 +475,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 """
 
 
-KERNEL_VERSION = 8
+KERNEL_VERSION = 9
 """Bumped whenever the C++ source changes, so that no old build is reused."""
 _BASE_FLAGS = ("-O3", "-ffp-contract=off")
 """``-ffp-contract=off``: no fused multiply-adds, so the forward pass rounds exactly as the
@@ -570,7 +570,7 @@ class FastSequence(torch.autograd.Function):
     the post index of each spiking neuron, ``readout_idx`` [R] the post indices read out.
     Returns the readout membranes of the last ``tail_steps`` steps [B, tail_steps, R], the
     spike counts of steps ``count_from..T-1`` [B, n_pre] (0: all steps) and the spikes
-    uint8 [T, B, n_pre]. Uses ``torch.get_num_threads()`` threads; the results do not
+    uint8 [B, T, n_pre]. Uses ``torch.get_num_threads()`` threads; the results do not
     depend on their number.
     """
 
@@ -586,13 +586,13 @@ class FastSequence(torch.autograd.Function):
         ctx.gamma = gamma
         ctx.count_from = int(count_from)
         ctx.mark_non_differentiable(z)
-        ctx.set_materialize_grads(False)  # no zero [T, B, n_pre] gradient for the spikes
+        ctx.set_materialize_grads(False)  # no zero [B, T, n_pre] gradient for the spikes
         return tail, counts, z
 
     @staticmethod
     def backward(ctx, g_tail, g_counts, g_z):
         x, w_rec, params, pre2post, readout_idx, pd, z = ctx.saved_tensors
-        T, B, n_pre = pd.shape
+        B, T, n_pre = pd.shape
         if g_tail is None and g_counts is None:
             return None, None, None, None, None, None, None, None, None
         if g_tail is None:

@@ -549,8 +549,8 @@ class TorchNetwork(nn.Module):
         tail, counts, z = FastSequence.apply(x, w_in, w_rec, params, pre2post, readout_idx, steps,
                                              self.gamma, count_from)
         spikes = None
-        if record:  # z is [T, B, n_pre]
-            spikes = {name: z[:, :, sl].permute(1, 0, 2).to(w_in.dtype) for name, sl in self.pre_slices.items()}
+        if record:  # z is [B, T, n_pre]
+            spikes = {name: z[:, :, sl].to(w_in.dtype) for name, sl in self.pre_slices.items()}
         return SimResult(
             readout_last=tail[:, -1] if ro is not None else None,
             spike_counts={name: counts[:, sl] for name, sl in self.pre_slices.items()},
