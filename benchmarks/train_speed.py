@@ -160,8 +160,17 @@ def _print(r: dict) -> None:
           f"rate {r['spikes_per_neuron_step']:.4f})", flush=True)
 
 
-def summary(folder: Path) -> str:
-    """A markdown table of every run in ``folder`` (one column of samples/s per label)."""
+def version_of(label: str) -> str:
+    """The code version a run label names: the label without a trailing ``_run<N>``."""
+    import re
+
+    return re.sub(r"_run\d+$", "", label)
+
+
+def summary(folder: Path, baseline: str | None = None) -> str:
+    """Markdown tables of every run in ``folder``: each run's samples/s, then per version
+    (runs ``VERSION_run1``, ``VERSION_run2``, ...) the median over its runs and, with
+    ``baseline``, each version's speed-up over that version."""
     import pandas as pd
 
     frames = [pd.read_csv(p) for p in sorted(folder.glob("*.csv"))]
@@ -171,10 +180,10 @@ def summary(folder: Path) -> str:
     labels = list(dict.fromkeys(df["label"]))
     keys = ["section", "implementation", "threads", "batch"]
     lines = ["# Training throughput (forward + backward)", "",
-             "Samples per second of wall time / per CPU-second of the process, medians of the "
+             "Samples per second of wall time, per CPU-second of the process, medians of the "
              "repeats, and the load average, by run label (`benchmarks/train_speed.py --label "
              "LABEL`; the command, machine and load of each run are in `LABEL_machine.json`, every "
-             "row with its firing rate in `LABEL.csv`).", "",
+             "row with its firing rate and kernel build in `LABEL.csv`).", "",
              "| " + " | ".join(keys) + " | " + " | ".join(f"{lab}: samples/s, per CPU-s (load)" for lab in labels)
              + " |",
              "|" + "---|" * (len(keys) + len(labels))]
@@ -185,12 +194,38 @@ def summary(folder: Path) -> str:
             cells.append(f"{sub['samples_per_s'].iloc[-1]:.1f}, {sub['samples_per_cpu_s'].iloc[-1]:.1f} "
                          f"({sub['load1'].iloc[-1]:.1f})" if len(sub) else "-")
         lines.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
+    df["version"] = [version_of(lab) for lab in df["label"]]
+    versions = list(dict.fromkeys(df["version"]))
+    med = df.groupby(keys + ["version"])[["samples_per_s", "samples_per_cpu_s"]].median()
+    others = [v for v in versions if v != baseline] if baseline in versions else []
+    lines += ["", "## Per version: median over its runs" + (f", and the speed-up over {baseline}" if others else ""),
+              "", "| " + " | ".join(keys) + " | "
+              + " | ".join(f"{v}: samples/s, per CPU-s" for v in versions)
+              + "".join(f" | {v} / {baseline}: wall, CPU" for v in others) + " |",
+              "|" + "---|" * (len(keys) + len(versions) + len(others))]
+    for key, _ in df.groupby(keys, sort=True):
+        cells = []
+        for v in versions:
+            r = med.loc[key + (v,)] if key + (v,) in med.index else None
+            cells.append("-" if r is None else f"{r['samples_per_s']:.1f}, {r['samples_per_cpu_s']:.1f}")
+        for v in others:
+            if key + (v,) in med.index and key + (baseline,) in med.index:
+                r, b0 = med.loc[key + (v,)], med.loc[key + (baseline,)]
+                cells.append(f"{r['samples_per_s'] / b0['samples_per_s']:.2f}x, "
+                             f"{r['samples_per_cpu_s'] / b0['samples_per_cpu_s']:.2f}x")
+            else:
+                cells.append("-")
+        lines.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--label", required=True, help="name of this run (file name and table column)")
+    parser.add_argument("--label", help="name of this run (file name and table column); VERSION_runN for "
+                                        "repeated runs of one code version")
+    parser.add_argument("--baseline", help="version whose speed the summary compares the others with")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="measure nothing; rewrite summary.md from the runs in --out")
     parser.add_argument("--out", default=str(ROOT / "results" / "train_speed"), help="output folder")
     parser.add_argument("--batches", default="8,16,32,64", help="sMNIST batch sizes")
     parser.add_argument("--threads", default="1,2", help="torch threads to measure (compiled kernel)")
@@ -205,6 +240,15 @@ def main(argv=None) -> int:
 
     from benchmarks.throughput import machine_info
     from biolstm.fileio import atomic_write_text
+
+    out = Path(args.out)
+    if args.summary_only:
+        text = summary(out, args.baseline)
+        atomic_write_text(out / "summary.md", text, overwrite=True)
+        print(text)
+        return 0
+    if not args.label:
+        parser.error("--label is required unless --summary-only")
 
     batches = [int(b) for b in args.batches.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
@@ -227,14 +271,13 @@ def main(argv=None) -> int:
     machine["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import pandas as pd
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"{args.label}.csv",
                       pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False, float_format="%.6g"),
                       overwrite=True)
     atomic_write_text(out / f"{args.label}_machine.json", json.dumps(machine, indent=1, default=str),
                       overwrite=True)
-    text = summary(out)
+    text = summary(out, args.baseline)
     atomic_write_text(out / "summary.md", text, overwrite=True)
     print(text)
     return 0
