@@ -68,7 +68,7 @@ __all__ = [
     "default_dt",
 ]
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 """Version of the code :func:`build` generates; part of every compiled program's cache key."""
 
 BITS_PER_WORD = 52
@@ -441,15 +441,16 @@ def describe(network, record: Mapping[str, tuple[Sequence[str], Sequence[int]]] 
 # ---------------------------------------------------------------------------------------
 
 
-def sample_gate(n_steps: int) -> str:
+def sample_gate(n_steps: int, latency: int | None = None) -> str:
     """Brian2 expression, 1 or 0, that drops spikes emitted in an earlier sample.
 
-    The synapse needs an integer variable ``lat`` (constant): the steps between a
-    spike's emission and its arrival (delay + 1 for populations, delay for inputs).
-    A spike arriving at step ``t`` of a sample was emitted in the same sample exactly
-    when ``t >= lat``.
+    ``latency``: the steps between a spike's emission and its arrival (delay + 1 for
+    populations, delay for inputs) when all synapses share it; otherwise (None) the
+    synapse needs an integer variable ``lat`` (constant) that holds it. A spike arriving
+    at step ``t`` of a sample was emitted in the same sample exactly when ``t >= lat``.
     """
-    return f"int((t_in_timesteps % {int(n_steps)}) >= lat)"
+    lat = "lat" if latency is None else str(int(latency))
+    return f"int((t_in_timesteps % {int(n_steps)}) >= {lat})"
 
 
 @dataclass
@@ -535,7 +536,7 @@ def build(desc: NetworkDescription, n_steps: int, replicas: int = 1, slots: int 
         ta = b2.TimedArray(values, dt=desc.dt * b2.second, name=f"biolstm_in_{name}")
         g = b2.NeuronGroup(
             R * C, "word : integer (constant)\nbitval : 1 (constant)",
-            threshold=f"({ta.name}(t, word) / bitval) % 2.0 >= 1.0", reset=None,  # no resetter
+            threshold=f"({ta.name}(t, word) / bitval) % 2.0 >= 1.0", reset="",
             namespace={ta.name: ta}, clock=clock, name=f"input_{name}")
         g.thresholder["spike"].when = "start"
         g.thresholder["spike"].order = 0
@@ -574,19 +575,23 @@ def build(desc: NetworkDescription, n_steps: int, replicas: int = 1, slots: int 
         readout_monitor = b2.StateMonitor(groups[gd.name], desc.readout[1], record=rec,
                                           when="end", name="readout")
 
-    gate = sample_gate(T)
     for p in desc.projections:
         if len(p.i) == 0:  # no synapses: nothing to build (Brian2 cannot connect none)
             continue
         source = input_groups[p.pre] if p.from_input else groups[p.pre]
+        latency = p.latency
+        # one latency for every synapse (no or equal delays): a constant of the code, so the
+        # gate is the same for every event of a step and no per-synapse array is read
+        uniform = bool(np.all(latency == latency[0]))
         syn = b2.Synapses(
             source, groups[p.post],
-            model=f"w : {p.unit} (constant)\nlat : integer (constant)",
-            on_pre=f"{p.target}_post += w * {gate}{p.gate}",
+            model=f"w : {p.unit} (constant)" + ("" if uniform else "\nlat : integer (constant)"),
+            on_pre=f"{p.target}_post += w * {sample_gate(T, int(latency[0]) if uniform else None)}{p.gate}",
             clock=clock, name=p.name)
         syn.connect(i=_copies(p.i, desc.source_size(p.pre), R), j=_copies(p.j, desc.group(p.post).size, R))
         syn.w_ = np.tile(p.w, R)
-        syn.lat = np.tile(p.latency, R)
+        if not uniform:
+            syn.lat = np.tile(latency, R)
         if np.any(p.delay_steps > 0):
             syn.delay = np.tile(p.delay_steps, R) * desc.dt * b2.second
         synapses[p.name] = syn

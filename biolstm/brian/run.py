@@ -295,7 +295,7 @@ def run_description(desc: NetworkDescription, inputs: SpikeTrains, backend: str 
                 "Python: use biolstm.brian.genn.run_spec(spec, inputs) or run_quantized(qnet, inputs)")
         from biolstm.brian import standalone
 
-        R, K = standalone.simulate_layout(backend, inputs.n_samples)
+        R, K = standalone.simulate_layout(backend, inputs.n_samples, desc.integer_units)
         net = standalone.CompiledNetwork(desc, inputs.n_steps, backend=backend,
                                          replicas=replicas or R, slots=slots or K,
                                          directory=directory, strict_float=bool(strict_float),

@@ -161,21 +161,25 @@ def _folder_bytes(path: Path) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def simulate_layout(backend: str, n_samples: int) -> tuple[int, int]:
+def simulate_layout(backend: str, n_samples: int, integer: bool = False) -> tuple[int, int]:
     """``(copies, slots)`` of the program :func:`biolstm.brian.simulate` runs ``n_samples`` with.
 
-    On ``cpp_standalone`` one copy of the network runs the samples end to end, ``slots``
-    per run of the program: the next power of two of ``n_samples``, at most
+    On ``cpp_standalone`` one copy of a float network runs the samples end to end,
+    ``slots`` per run of the program: the next power of two of ``n_samples``, at most
     :data:`MAX_SLOTS` (so a handful of programs serve every batch size). One copy is
-    the fastest layout on a CPU (copies multiply the memory the synapses take, see the
-    README's code-generation section) and is bit-identical to the batch laid end to end
-    with any compiler flags (every sample sees the same neuron offsets). On
-    ``cuda_standalone`` up to 256 copies side by side keep the GPU busy.
+    bit-identical to the batch laid end to end with any compiler flags (every sample sees
+    the same neuron offsets; with ``-ffast-math`` a copy at another offset may differ in
+    the last bit). An ``integer`` network (the Loihi-exact mode: exact in any layout) gets
+    up to 4 copies side by side, which share the per-step overhead. On ``cuda_standalone``
+    up to 256 copies keep the GPU busy.
     """
     from biolstm.brian.run import default_slots
 
     n = max(1, int(n_samples))
-    copies = min(n, 256) if backend == "cuda_standalone" else 1
+    if backend == "cuda_standalone":
+        copies = min(n, 256)
+    else:
+        copies = min(n, 4) if integer else 1
     return copies, default_slots(n, copies, MAX_SLOTS)
 
 
@@ -229,6 +233,39 @@ def strict_float(enabled: bool = True, backend: str = "cpp_standalone"):
             b2.prefs[k] = v
 
 
+INTEGER_GCC_FLAGS = ("--param=vect-max-version-for-alias-checks=64",)
+"""Extra GCC flags of an integer (Loihi-exact) program: the core's update reads and writes
+13 per-neuron arrays, and GCC gives up vectorising a loop that needs more than 10 runtime
+alias checks (``-fopt-info-vec-missed``: "versioning for alias required"); with the limit
+raised the update runs on vectors. The integer arithmetic in float64 is exact either way, so
+the results are the same; float programs keep Brian2's flags as they are."""
+
+
+@contextlib.contextmanager
+def _extra_gcc(flags: Sequence[str]):
+    """Append ``flags`` to Brian2's GCC arguments for the enclosed block."""
+    import brian2 as b2
+
+    if not flags:
+        yield
+        return
+    key = "codegen.cpp.extra_compile_args_gcc"
+    saved = list(b2.prefs[key])
+    b2.prefs[key] = saved + list(flags)
+    try:
+        yield
+    finally:
+        b2.prefs[key] = saved
+
+
+def _is_gcc() -> bool:
+    from biolstm.brian.backends import _compiler
+
+    cxx = _compiler("CXX", ("g++", "c++", "clang++"))
+    version = _compiler_version(cxx) if cxx else ""
+    return "clang" not in version.lower() and ("g++" in version or "gcc" in version.lower())
+
+
 @functools.lru_cache(maxsize=None)
 def _compiler_version(path: str) -> str:
     try:
@@ -249,9 +286,11 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
-def toolchain(backend: str = "cpp_standalone", strict: bool = False) -> dict[str, Any]:
+def toolchain(backend: str = "cpp_standalone", strict: bool = False,
+              extra_gcc: Sequence[str] = ()) -> dict[str, Any]:
     """What the compiled program depends on besides the network: compiler, its version,
-    Brian2's compiler preferences as the build will apply them, machine and CPU."""
+    Brian2's compiler preferences as the build will apply them (``strict``: see
+    :func:`strict_float`; ``extra_gcc`` appended), machine and CPU."""
     import brian2 as b2
 
     from biolstm.brian.backends import _compiler
@@ -270,6 +309,8 @@ def toolchain(backend: str = "cpp_standalone", strict: bool = False) -> dict[str
         nvcc = "devices.cuda_standalone.cuda_backend.extra_compile_args_nvcc"
         if nvcc in prefs:
             prefs[nvcc] = _strict_nvcc(prefs[nvcc])
+    if extra_gcc:
+        prefs["codegen.cpp.extra_compile_args_gcc"] = prefs["codegen.cpp.extra_compile_args_gcc"] + list(extra_gcc)
     cxx = _compiler("CXX", ("g++", "c++", "clang++")) or "none"
     out = {"cxx": cxx, "cxx_version": _compiler_version(cxx) if cxx != "none" else "none",
            "prefs": prefs, "machine": platform.machine(), "cpu": _cpu()}
@@ -380,8 +421,9 @@ class CompiledNetwork:
         self.make_jobs = make_jobs or os.cpu_count() or 1
         self.strict_float = bool(strict_float)
         self.pattern = self.description.pattern()
+        self.extra_gcc = INTEGER_GCC_FLAGS if self.description.integer_units and _is_gcc() else ()
         self.structure = program_structure(self.description, self.n_steps, self.replicas, self.slots,
-                                           backend, self.strict_float, self.cuda_options)
+                                           backend, self.strict_float, self.cuda_options, self.extra_gcc)
         self.key = structure_key(self.structure)
         self.name = f"{backend}-{self.key}"
         self.in_cache = directory is None
@@ -461,7 +503,7 @@ class CompiledNetwork:
 
             tqdm.write(message)
         t0 = time.perf_counter()
-        with strict_float(self.strict_float, self.backend), default_dt(desc.dt), \
+        with strict_float(self.strict_float, self.backend), _extra_gcc(self.extra_gcc), default_dt(desc.dt), \
                 activated(self.backend, target, build_only=True, cuda_options=self.cuda_options):
             b2.prefs["devices.cpp_standalone.extra_make_args_unix"] = [f"-j{self.make_jobs}"]
             built = build(desc, self.n_steps, self.replicas, self.slots)
@@ -669,8 +711,8 @@ class CompiledNetwork:
 
 
 def program_structure(desc: NetworkDescription, n_steps: int, replicas: int, slots: int,
-                      backend: str, strict: bool, cuda_options: Mapping[str, Any] | None = None
-                      ) -> dict[str, Any]:
+                      backend: str, strict: bool, cuda_options: Mapping[str, Any] | None = None,
+                      extra_gcc: Sequence[str] = ()) -> dict[str, Any]:
     """The cache key's contents (see the module docstring)."""
     import brian2
 
@@ -683,7 +725,7 @@ def program_structure(desc: NetworkDescription, n_steps: int, replicas: int, slo
         "n_steps": int(n_steps),
         "replicas": int(replicas),
         "slots": int(slots),
-        "toolchain": toolchain(backend, strict),
+        "toolchain": toolchain(backend, strict, extra_gcc),
         "cuda": {k: cuda_options[k] for k in sorted(cuda_options or {})} if backend == "cuda_standalone" else None,
     }
 
@@ -879,7 +921,8 @@ def is_cached(network: Any, n_steps: int, backend: str = "cpp_standalone", *,
             network = quantize(network, chip=chip)
     elif mode != "float":
         raise ValueError(f"is_cached: mode = {mode!r} must be 'float' or 'loihi'")
-    replicas, slots = simulate_layout(backend, n_samples)
-    net = CompiledNetwork(network, int(n_steps), backend=backend, replicas=replicas, slots=slots,
-                          record=record, strict_float=False)
+    desc = describe(network, record)
+    replicas, slots = simulate_layout(backend, n_samples, desc.integer_units)
+    net = CompiledNetwork(desc, int(n_steps), backend=backend, replicas=replicas, slots=slots,
+                          strict_float=False)
     return net.is_built()
