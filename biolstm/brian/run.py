@@ -140,14 +140,19 @@ class Collector:
 def _in_order(parts: list[np.ndarray], n_steps: int, n_neurons: int) -> np.ndarray:
     """Spike rows ``(sample, step, neuron)`` of consecutive runs, sorted.
 
-    One copy's runs already come in order (monitors record in time and neuron order), so
-    the rows are only sorted (by one int64 key) when they are not.
+    The monitors record in time and neuron order, so within each sample the rows already
+    come by step and neuron, and one copy's runs come sample by sample: a stable sort by
+    sample (only when needed) orders them; a full sort is the fallback.
     """
     if not parts:
         return np.zeros((0, 3), np.int64)
     ev = np.concatenate(parts).astype(np.int64, copy=False)
+    if len(ev) < 2:
+        return ev
+    if np.any(ev[1:, 0] < ev[:-1, 0]):
+        ev = ev[np.argsort(ev[:, 0], kind="stable")]
     key = (ev[:, 0] * n_steps + ev[:, 1]) * n_neurons + ev[:, 2]
-    if len(key) > 1 and np.any(key[1:] < key[:-1]):
+    if np.any(key[1:] < key[:-1]):
         ev = ev[np.argsort(key, kind="stable")]
     return ev
 
@@ -167,16 +172,20 @@ def collect_run(desc: NetworkDescription, raw: RawRun, first: int, count: int, r
     dt = float(desc.dt)
     for gname, (i, t) in raw.spikes.items():
         gd = desc.group(gname)
-        i = np.asarray(i, dtype=np.int64)
-        g = np.rint(np.asarray(t) / dt).astype(np.int64)
-        q = (g // T) * R + i // gd.size
-        local = i % gd.size
+        copy, local = np.divmod(np.asarray(i, dtype=np.int64), gd.size)
+        slot, step = np.divmod(np.rint(np.asarray(t) / dt).astype(np.int64), T)
+        q = slot * R + copy
+        if R > 1:  # time order -> sample order; stable, so each sample keeps (step, neuron) order
+            order = np.argsort(q.astype(np.uint16) if R * K < 2**16 else q, kind="stable")  # radix sort
+            q, step, local = q[order], step[order], local[order]
         keep = q < count
-        for m in gd.members:
+        which = (np.searchsorted([m.start for m in gd.members], local, side="right") - 1
+                 if len(gd.members) > 1 else None)
+        for k, m in enumerate(gd.members):
             if not m.spiking:
                 continue
-            sel = keep if len(gd.members) == 1 else keep & (local >= m.start) & (local < m.start + m.size)
-            parts[m.name].append(np.stack([first + q[sel], g[sel] % T, local[sel] - m.start], axis=1))
+            sel = keep if which is None else keep & (which == k)
+            parts[m.name].append(np.stack([first + q[sel], step[sel], local[sel] - m.start], axis=1))
 
     def per_sample(values: np.ndarray, width: int) -> np.ndarray:
         v = np.asarray(values).reshape(K, T, R, width).transpose(0, 2, 1, 3).reshape(K * R, T, width)
