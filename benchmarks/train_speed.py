@@ -4,6 +4,7 @@ Run from the repository root (the machine is shared: keep ``nice``)::
 
     nice -n 5 python benchmarks/train_speed.py --label current     # about 5-10 minutes
     nice -n 5 python benchmarks/train_speed.py --quick --label smoke
+    nice -n 5 python benchmarks/train_speed.py --ab OLD --label ab_run1   # kernel A/B, OLD: see below
 
 Writes ``results/train_speed/<label>.csv`` (one row per measurement) and
 ``<label>_machine.json`` (machine, load, versions, kernel build name), then rewrites
@@ -37,6 +38,15 @@ the fairer figure for one thread on a loaded machine):
    (``BabiTrainConfig`` defaults: encoders of 100 LIF + 100 AHP, 10 steps per word, batch
    256) on questions of the bundled bAbI test subset (all 20 tasks), ``BabiTask.batch_loss``
    plus the rate regulariser and ``backward()``.
+3. **Kernel A/B** (``--ab OLD_CHECKOUT``, only this section; ``section = smnist_ab`` and
+   ``babi_encoder_ab``): this checkout's compiled kernel (``kernel_new``) and the one of
+   another checkout (``kernel_old``, its ``biolstm/train/fastsnn.py`` loaded as a separate
+   module), one forward + backward each, alternately, 1 thread, so that both see the same
+   load: the sMNIST network as in 1 with the trainer's loss on the readout tail and the rate
+   regulariser, and the bAbI sentence encoder (100 LIF + 100 AHP, 145 word channels) on the
+   distinct sentences of one 256-question batch with a loss on its spike counts. The weights
+   are placed and the inputs encoded by this checkout's code for both. ``summary.md`` gives
+   the ratio per run and the median over runs.
 """
 
 from __future__ import annotations
@@ -153,6 +163,108 @@ def bench_babi(threads_list, impls, repeats, batch, label, kernel, rows, loop_th
                      note="bundled bAbI test subset, 20 tasks; rate in the code windows")
 
 
+def _old_kernel(old_root: str):
+    """The ``biolstm.train.fastsnn`` module of another checkout, loaded as a separate module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fastsnn_old", Path(old_root) / "biolstm" / "train" / "fastsnn.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if not mod.available():
+        raise SystemExit(f"the kernel of {old_root} is unavailable: {mod._FAILED}")
+    return mod
+
+
+def bench_ab(old_root, batches, repeats, label, rows) -> None:
+    """Section 3: this checkout's compiled kernel against another checkout's, alternately."""
+    import torch
+
+    from biolstm.tasks import babi, smnist
+    from biolstm.tasks.babi_network import encoder_network, word_spikes
+    from biolstm.train import fastsnn
+    from biolstm.train.config import BabiTrainConfig, TrainConfig
+    from biolstm.train.snn import TorchNetwork
+    from biolstm.train.trainer import build_model
+
+    old = _old_kernel(old_root)
+    kernels = {"kernel_old": (old, getattr(old, "N_PARAMS", 16), old.load().__name__),
+               "kernel_new": (fastsnn, fastsnn.N_PARAMS, fastsnn.BUILD_NAME)}
+    torch.set_num_threads(1)
+
+    def ab(section, net, x, B, loss_of, tail_steps, count_from, note):
+        pre2post = torch.cat([torch.arange(net.post_slices[n].start, net.post_slices[n].stop)
+                              for n in net.pre_slices])
+        ro = net.spec.readout
+        ro_idx = (torch.arange(net.post_slices[ro.population].start, net.post_slices[ro.population].stop)
+                  if ro is not None else torch.zeros(0, dtype=torch.int64))
+        params = net._fast_params(torch.float32, torch.device("cpu"))
+        xu = x.to(torch.uint8)
+        box = {}
+
+        def step(name):
+            mod, n_params, _ = kernels[name]
+            net.zero_grad(set_to_none=True)
+            w_in, w_rec = net._big_matrices()
+            tail, counts, _ = mod.FastSequence.apply(xu, w_in, w_rec, params[:n_params], pre2post, ro_idx,
+                                                     tail_steps, net.gamma, count_from)
+            loss, rate = loss_of(tail, counts)
+            loss.backward()
+            box[name] = rate
+
+        times = {name: ([], []) for name in kernels}
+        loads = []
+        for name in kernels:
+            step(name)  # warm-up
+        for _ in range(repeats):
+            loads.append(os.getloadavg()[0])
+            for name in kernels:  # alternately, so both see the same load
+                c0, t0 = time.process_time(), time.perf_counter()
+                step(name)
+                times[name][0].append(time.perf_counter() - t0)
+                times[name][1].append(time.process_time() - c0)
+        for name, (walls, cpus) in times.items():
+            r = {"wall_median_s": float(np.median(walls)), "wall_min_s": float(min(walls)),
+                 "cpu_median_s": float(np.median(cpus)), "load1": float(np.mean(loads)), "repeats": repeats}
+            rows.append(dict(label=label, section=section, implementation=name, threads=1, batch=B,
+                             steps=x.shape[1], samples_per_s=B / r["wall_median_s"],
+                             samples_per_cpu_s=B / r["cpu_median_s"], spikes_per_neuron_step=box[name],
+                             kernel=kernels[name][2], note=note, **r))
+            _print(rows[-1])
+
+    cfg = TrainConfig(model="ahp", density=0.2, rate_target=0.04, input_gain=5.0, recurrent_gain=2.0)
+    model = build_model(cfg)
+    train_data, _ = smnist.default_split()
+    for B in batches:
+        x = torch.tensor(smnist.encode_dense(train_data.x[:B]), dtype=torch.float32)
+        y = torch.tensor(train_data.y[:B])
+
+        def smnist_loss(tail, counts, y=y, T=x.shape[1]):
+            K = tail.shape[1]
+            rate = counts.mean(0) / T
+            loss = torch.nn.functional.cross_entropy(tail.reshape(-1, tail.shape[-1]), y.repeat_interleave(K))
+            return loss + cfg.rate_reg * (rate.mean() - cfg.rate_target) ** 2, float(rate.mean().detach())
+
+        ab("smnist_ab", model, x, B, smnist_loss, cfg.loss_steps, 0,
+           "kernel only: trainer's loss on the readout tail and the rate, alternately with the other kernel")
+    data = babi.load_babi(babi.bundled_babi_dir(), parts=("test",))["test"]
+    bcfg = BabiTrainConfig(n_words=data.vocab.size, n_answers=len(data.vocab.answers))
+    idx = np.sort(np.random.default_rng(0).permutation(len(data))[:256])
+    st = data.stories[idx].reshape(-1, data.stories.shape[-1])
+    uniq = np.unique(st[st.sum(1) > 0], axis=0)
+    torch.manual_seed(0)
+    enc = TorchNetwork(encoder_network(data.vocab.size, bcfg.n_regular, bcfg.n_adaptive, density=bcfg.density,
+                                       seed=0), quantize=True, gamma=bcfg.gamma)
+    xb = torch.from_numpy(word_spikes(uniq, data.vocab.size, bcfg.steps_per_word)).float()
+    proj = torch.linspace(-1, 1, enc.n_pre)
+
+    def babi_loss(tail, counts):
+        rate = counts.mean() / bcfg.code_steps
+        return (counts * proj).mean() + bcfg.rate_reg * (rate - bcfg.rate_target) ** 2, float(rate.detach())
+
+    ab("babi_encoder_ab", enc, xb, len(uniq), babi_loss, 1, xb.shape[1] - bcfg.code_steps,
+       f"sentence encoder on the {len(uniq)} distinct sentences of a 256-question batch (bundled test subset)")
+
+
 def _print(r: dict) -> None:
     print(f"  {r['label']:<10} {r['section']:<6} {r['implementation']:<8} threads {r['threads']} "
           f"batch {r['batch']:>4}: {r['samples_per_s']:8.1f} samples/s, {r['samples_per_cpu_s']:8.1f} per CPU-s "
@@ -216,6 +328,26 @@ def summary(folder: Path, baseline: str | None = None) -> str:
             else:
                 cells.append("-")
         lines.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
+    ab = df[df["section"].str.endswith("_ab")]
+    if len(ab):
+        ab_labels = list(dict.fromkeys(ab["label"]))
+        lines += ["", "## Section 3 (`--ab OLD_CHECKOUT`): kernel_new / kernel_old, measured alternately", "",
+                  "Speed-up of this checkout's kernel over the other's in wall time and in CPU time, per run "
+                  "and the median over the runs.", "",
+                  "| section | batch | " + " | ".join(ab_labels) + " | median: wall, CPU |",
+                  "|" + "---|" * (3 + len(ab_labels))]
+        for (section, batch), grp in ab.groupby(["section", "batch"], sort=True):
+            cells, wall, cpu = [], [], []
+            for lab in ab_labels:
+                g = grp[grp["label"] == lab].set_index("implementation")
+                if {"kernel_old", "kernel_new"} <= set(g.index):
+                    wall.append(g.loc["kernel_new", "samples_per_s"] / g.loc["kernel_old", "samples_per_s"])
+                    cpu.append(g.loc["kernel_new", "samples_per_cpu_s"] / g.loc["kernel_old", "samples_per_cpu_s"])
+                    cells.append(f"{wall[-1]:.2f}x, {cpu[-1]:.2f}x")
+                else:
+                    cells.append("-")
+            med_cell = f"{np.median(wall):.2f}x, {np.median(cpu):.2f}x" if wall else "-"
+            lines.append(f"| {section} | {batch} | " + " | ".join(cells) + f" | {med_cell} |")
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +368,8 @@ def main(argv=None) -> int:
     parser.add_argument("--gains", default="5,2", help="sMNIST input_gain,recurrent_gain")
     parser.add_argument("--babi-batch", type=int, default=256, help="bAbI batch size (0: skip bAbI)")
     parser.add_argument("--quick", action="store_true", help="batch 8 only, 1 thread, 2 repeats")
+    parser.add_argument("--ab", metavar="OLD_CHECKOUT",
+                        help="only section 3: this kernel against OLD_CHECKOUT's, step by step alternately")
     args = parser.parse_args(argv)
 
     from benchmarks.throughput import machine_info
@@ -263,10 +397,14 @@ def main(argv=None) -> int:
     print(f"{machine['cpu']} x{machine['cores']}, load {machine['load_start'][0]:.1f}, kernel {kernel}",
           flush=True)
     rows: list[dict] = []
-    loop_threads = [int(t) for t in args.loop_threads.split(",")]
-    bench_smnist(batches, threads, impls, args.repeats, gains, args.label, kernel, rows, loop_threads)
-    if args.babi_batch:
-        bench_babi(threads, impls, args.repeats, args.babi_batch, args.label, kernel, rows, loop_threads)
+    if args.ab:
+        machine["ab_old_checkout"] = "the checkout given as --ab"
+        bench_ab(args.ab, batches, args.repeats, args.label, rows)
+    else:
+        loop_threads = [int(t) for t in args.loop_threads.split(",")]
+        bench_smnist(batches, threads, impls, args.repeats, gains, args.label, kernel, rows, loop_threads)
+        if args.babi_batch:
+            bench_babi(threads, impls, args.repeats, args.babi_batch, args.label, kernel, rows, loop_threads)
     machine["load_end"] = os.getloadavg()
     machine["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import pandas as pd

@@ -43,3 +43,16 @@ def test_quick_run_and_summary_against_a_baseline(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert "| smnist | compiled | 1 | 8 |" in text and "new / old: wall, CPU" in text
     assert text.count("2.00x, 3.00x") == 2
+
+
+def test_summary_of_kernel_ab_runs(tmp_path):
+    mod = _script()
+    base = {c: "" for c in mod.COLUMNS}
+    with open(tmp_path / "ab_run1.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=mod.COLUMNS)
+        w.writeheader()
+        for impl, wall, cpu in (("kernel_old", 10.0, 20.0), ("kernel_new", 25.0, 30.0)):
+            w.writerow({**base, "label": "ab_run1", "section": "smnist_ab", "implementation": impl,
+                        "threads": 1, "batch": 16, "samples_per_s": wall, "samples_per_cpu_s": cpu, "load1": 1.0})
+    assert mod.main(["--summary-only", "--out", str(tmp_path)]) == 0
+    assert "| smnist_ab | 16 | 2.50x, 1.50x | 2.50x, 1.50x |" in (tmp_path / "summary.md").read_text()
