@@ -69,12 +69,11 @@ SRC = ROOT
 
 COLUMNS = ["row", "name", "command", "cache", "samples", "wall_s", "samples_per_s", "cpu_s",
            "samples_per_cpu_s", "peak_rss_mb", "compile_s", "inner_s", "inner_samples_per_s",
-           "load1_start", "note"]
-"""``inner_s``: the part of the command that simulates (as the command itself times it)."""
+           "inner_cpu_s", "inner_samples_per_cpu_s", "load1_start", "note"]
+"""``inner_s``: the part of the command that simulates (as the command itself times it);
+``inner_cpu_s`` its CPU time (the process and the children it waited for), where known."""
 
 TARGETS = {"eval_vs_lstm": 0.5, "loihi_vs_numpy": 2.0}
-STEPS = 840
-"""Steps per sMNIST sample (784 pixels + 56 cue steps)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -177,7 +176,7 @@ def _json_out(m: dict) -> dict:
 
 
 def _row(row: str, name: str, m: dict, samples: int, cache: str, *, compile_s=None, inner_s=None,
-         note: str = "", command: str | None = None) -> dict:
+         inner_cpu_s=None, note: str = "", command: str | None = None) -> dict:
     out = {c: "" for c in COLUMNS}
     out.update(row=row, name=name, command=command or _display(m["command"]), cache=cache, samples=samples,
                wall_s=m["wall_s"], samples_per_s=samples / m["wall_s"], cpu_s=m["cpu_s"],
@@ -187,6 +186,8 @@ def _row(row: str, name: str, m: dict, samples: int, cache: str, *, compile_s=No
         out["compile_s"] = compile_s
     if inner_s:
         out.update(inner_s=inner_s, inner_samples_per_s=samples / inner_s)
+    if inner_cpu_s:
+        out.update(inner_cpu_s=inner_cpu_s, inner_samples_per_cpu_s=samples / inner_cpu_s)
     print(f"  {row} {name:<44} {cache:<5} {samples:>5} samples: wall {m['wall_s']:7.2f} s "
           f"({out['samples_per_s']:8.1f}/s), cpu {m['cpu_s']:7.2f} s, rss {m['peak_rss_mb']:6.0f} MB, "
           f"load {m['load1_start']:.1f} {note}", flush=True)
@@ -213,6 +214,14 @@ def worker_cmd(name: str, result: Path, **options) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it has waited for (e.g. a compiled program)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _digits(n: int):
     from biolstm.tasks import smnist
     from biolstm.workflows import smnist_eval as ev
@@ -235,20 +244,22 @@ def worker_numpy_loihi(args) -> None:
 
     spec, data, trains = _digits(args.samples)
     qnet = quantize(spec, chip="loihi1")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     act = simulate_quantized_numpy(qnet, trains)
-    sim = time.perf_counter() - t0
-    _save_activity(Path(args.result), act, {"inner_s": sim, "accuracy": float(np.mean(act.predictions() == data.y))})
+    sim, cpu = time.perf_counter() - t0, _cpu() - c0
+    _save_activity(Path(args.result), act, {"inner_s": sim, "inner_cpu_s": cpu,
+                                           "accuracy": float(np.mean(act.predictions() == data.y))})
 
 
 def worker_brian_loihi(args) -> None:
     from biolstm.workflows import smnist_eval as ev
 
     spec, data, _ = _digits(args.samples)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     act = ev.simulate_smnist(spec, data, args.backend, "loihi", progress=False)
-    sim = time.perf_counter() - t0
-    _save_activity(Path(args.result), act, {"inner_s": sim, "accuracy": float(np.mean(act.predictions() == data.y)),
+    sim, cpu = time.perf_counter() - t0, _cpu() - c0
+    _save_activity(Path(args.result), act, {"inner_s": sim, "inner_cpu_s": cpu,
+                                           "accuracy": float(np.mean(act.predictions() == data.y)),
                                            "timings": {k: float(v) for k, v in act.timings.items()}})
 
 
@@ -266,13 +277,13 @@ def worker_lstm(args) -> None:
     B = args.batch
     with torch.no_grad():
         model(x[:B])                                                      # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         n = 0
         for first in range(0, len(x) - B + 1, B):
             model(x[first:first + B]).argmax(1)
             n += B
-        sim = time.perf_counter() - t0
-    Path(args.result).write_text(json.dumps({"inner_s": sim, "samples": n, "threads": args.threads,
+        sim, cpu = time.perf_counter() - t0, _cpu() - c0
+    Path(args.result).write_text(json.dumps({"inner_s": sim, "inner_cpu_s": cpu, "samples": n, "threads": args.threads,
                                              "parameters": model.n_parameters()}))
 
 
@@ -440,6 +451,7 @@ def eval_rows(row: str, name: str, backend: str, mode: str, samples: int, env: d
         if compile_s is not None:
             note += f"; codegen+compile {compile_s:.1f} s"
         rows.append(_row(row, name, m, samples, cache, compile_s=compile_s, inner_s=sim, note=note))
+        rows[-1]["detail"] = {"simulate_s": out.get("wall_s"), **t}   # for the md, not the csv
 
 
 def numpy_reference_rows(samples: int, backend: str, env: dict, work: Path, rows: list) -> dict:
@@ -461,28 +473,34 @@ def numpy_reference_rows(samples: int, backend: str, env: dict, work: Path, rows
              "against": f"biolstm Loihi emulation on {backend}",
              "accuracy_numpy": ref["accuracy"], "accuracy_emulation": emu["accuracy"]}
     rows.append(_row("d", "numpy integer Loihi reference (batched)", m, samples, "-", inner_s=ref["inner_s"],
+                     inner_cpu_s=ref.get("inner_cpu_s"),
                      note=(f"{'bit-exact' if exact else 'NOT bit-exact'} vs biolstm's Loihi emulation "
                            f"({n_spikes:,} spikes + readout); accuracy {100 * ref['accuracy']:.1f} %"),
                      command=f"python benchmarks/throughput.py --worker numpy_loihi --samples {samples}"))
     rows.append(_row("d'", f"biolstm Loihi emulation ({backend}), in-process", e, samples, "warm"
-                     if backend == "cpp_standalone" else "-", inner_s=emu["inner_s"],
+                     if backend == "cpp_standalone" else "-", inner_s=emu["inner_s"], inner_cpu_s=emu.get("inner_cpu_s"),
                      note="the data of the bit-exact check; inner = simulate_smnist(mode='loihi')",
                      command=f"python benchmarks/throughput.py --worker brian_loihi --samples {samples} "
                              f"--backend {backend}"))
     return check
 
 
-def lstm_rows(samples: int, batches: list[int], env: dict, work: Path, rows: list) -> None:
-    for B in batches:
-        n = samples if B > 1 else max(1, min(samples, 200))
-        res = work / f"lstm_{B}.json"
-        m = measured(worker_cmd("lstm", res, samples=n, batch=B, threads=2), env)
-        _check(m, f"LSTM batch {B}")
-        r = json.loads(res.read_text())
-        rows.append(_row("e", f"torch LSTM-128 inference, batch {B}", m, r["samples"], "-", inner_s=r["inner_s"],
-                         note=f"2 torch threads, {r['parameters']:,} parameters, inner = forward passes only",
-                         command=f"python benchmarks/throughput.py --worker lstm --samples {n} --batch {B} "
-                                 f"--threads 2"))
+def lstm_rows(samples: int, batches: list[int], env: dict, work: Path, rows: list,
+              threads: tuple[int, ...] = (2, 1)) -> None:
+    """Rows e: the issue's 2 torch threads, and 1 thread (which a busy 2-core machine does not
+    stall: with 2 threads every step waits for the slower thread)."""
+    for th in threads:
+        for B in batches:
+            n = samples if B > 1 else max(1, min(samples, 200))
+            res = work / f"lstm_{B}_{th}.json"
+            m = measured(worker_cmd("lstm", res, samples=n, batch=B, threads=th), env)
+            _check(m, f"LSTM batch {B}, {th} threads")
+            r = json.loads(res.read_text())
+            rows.append(_row("e", f"torch LSTM-128 inference, batch {B}, {th} thread{'s' if th > 1 else ''}", m,
+                             r["samples"], "-", inner_s=r["inner_s"], inner_cpu_s=r.get("inner_cpu_s"),
+                             note=f"{r['parameters']:,} parameters, inner = forward passes only",
+                             command=f"python benchmarks/throughput.py --worker lstm --samples {n} --batch {B} "
+                                     f"--threads {th}"))
 
 
 def copies_rows(layouts: list[tuple[int, int, int]], env: dict, work: Path, rows: list) -> list[dict]:
@@ -602,22 +620,40 @@ def _pick(rows: list[dict], row: str, cache: str | None = None, contains: str | 
 def ratios(rows: list[dict], check: dict | None) -> list[dict]:
     """The issue's targets: (a warm)/(e batch 64) >= 0.5; (c warm)/(d) >= 2; copies do not lower throughput."""
     out = []
-    a, e64 = _pick(rows, "a", "warm"), _pick(rows, "e", contains="batch 64")
-    if a and e64:
-        v = a["samples_per_s"] / e64["inner_samples_per_s"]
-        out.append({"what": "(a) warm eval cpp_standalone, whole process / (e) LSTM-128 batch 64 inference",
-                    "value": v, "target": f">= {TARGETS['eval_vs_lstm']}", "met": v >= TARGETS["eval_vs_lstm"]})
+    a = _pick(rows, "a", "warm")
+    e64s = [r for r in rows if r["row"] == "e" and "batch 64," in r["name"]]
+    if a and e64s:
+        e2 = next((r for r in e64s if "2 threads" in r["name"]), e64s[0])
+        best = max(e64s, key=lambda r: r["inner_samples_per_s"])
+        t = TARGETS["eval_vs_lstm"]
+        v = a["samples_per_s"] / e2["inner_samples_per_s"]
+        out.append({"what": "(a) warm eval cpp_standalone, whole process / (e) LSTM-128 batch 64, 2 threads "
+                            "(wall)", "value": v, "target": f">= {t}", "met": v >= t})
+        v = a["samples_per_s"] / best["inner_samples_per_s"]
+        out.append({"what": f"(a) / the fastest LSTM-128 batch 64 row ({best['name'].split(', ')[-1]}) (wall)",
+                    "value": v, "target": f">= {t}", "met": v >= t})
+        if a.get("samples_per_cpu_s") and best.get("inner_samples_per_cpu_s"):
+            bc = max((r for r in e64s if r.get("inner_samples_per_cpu_s")), key=lambda r: r["inner_samples_per_cpu_s"])
+            v = a["samples_per_cpu_s"] / bc["inner_samples_per_cpu_s"]
+            out.append({"what": f"(a) whole process / LSTM-128 batch 64 ({bc['name'].split(', ')[-1]}), per CPU "
+                                "second (what it costs, less sensitive to the load)",
+                        "value": v, "target": f">= {t}", "met": v >= t})
         if a.get("inner_samples_per_s"):
-            v2 = a["inner_samples_per_s"] / e64["inner_samples_per_s"]
-            out.append({"what": "(a) its simulation only / (e) LSTM-128 batch 64 inference",
-                        "value": v2, "target": "(context)", "met": None})
+            out.append({"what": "(a) its simulation only / the fastest LSTM-128 batch 64 row (wall)",
+                        "value": a["inner_samples_per_s"] / best["inner_samples_per_s"], "target": "(context)",
+                        "met": None})
     c, d = _pick(rows, "c", "warm"), _pick(rows, "d")
     if c and d:
         v = c["samples_per_s"] / d["inner_samples_per_s"]
         out.append({"what": "(c) warm Loihi-exact eval, whole process / (d) numpy reference, emulation only",
                     "value": v, "target": f">= {TARGETS['loihi_vs_numpy']}", "met": v >= TARGETS["loihi_vs_numpy"]})
+        if c.get("samples_per_cpu_s") and d.get("inner_samples_per_cpu_s"):
+            v = c["samples_per_cpu_s"] / d["inner_samples_per_cpu_s"]
+            out.append({"what": "(c) whole process / (d) emulation only, per CPU second", "value": v,
+                        "target": f">= {TARGETS['loihi_vs_numpy']}", "met": v >= TARGETS["loihi_vs_numpy"]})
         v2 = c["samples_per_s"] / d["samples_per_s"]
-        out.append({"what": "(c) whole process / (d) whole process", "value": v2, "target": "(context)", "met": None})
+        out.append({"what": "(c) whole process / (d) whole process (wall)", "value": v2, "target": "(context)",
+                    "met": None})
         if c.get("inner_samples_per_s"):
             out.append({"what": "(c) its simulation only / (d) emulation only",
                         "value": c["inner_samples_per_s"] / d["inner_samples_per_s"], "target": "(context)",
@@ -660,9 +696,6 @@ def copies_text(copies: list[dict], profiles: list[dict], cachegrinds: list[dict
             if p.get("run_binary_s") else "-" for p in profiles) + " |")
         lines.append("| **Network.run total** | " + " | ".join(
             f"{1e3 * p['network_run_s'] / (p['replicas'] * p['slots']):.3f}" for p in profiles) + " |")
-        empty = "input_pixels_spike_resetter_codeobject"   # its reset code is empty: pure call + timer cost
-        lines.append(f"| profiler + call cost of one code object per step, µs ({empty}, empty) | " + " | ".join(
-            f"{1e6 * dict(p['profile']).get(empty, float('nan')) / (p['slots'] * STEPS):.2f}" for p in profiles) + " |")
     if cachegrinds:
         cats = [_by_category(c) for c in cachegrinds]
         names = list(dict.fromkeys(k for c in cats for k in c))
@@ -683,13 +716,10 @@ def copies_text(copies: list[dict], profiles: list[dict], cachegrinds: list[dict
     return lines
 
 
-def copies_explanation(copies: list[dict], cachegrinds: list[dict]) -> str:
+def copies_explanation(copies: list[dict], profiles: list[dict], cachegrinds: list[dict]) -> str:
     """Why throughput changes with copies, in sentences whose numbers come from the tables above."""
     def get(R, per_run):
-        for c in copies:
-            if c["replicas"] == R and c["replicas"] * c["slots"] == per_run:
-                return c
-        return None
+        return next((c for c in copies if c["replicas"] == R and c["replicas"] * c["slots"] == per_run), None)
 
     def ms(c, key):
         return 1e3 * c[key] / c["samples"]
@@ -705,39 +735,76 @@ def copies_explanation(copies: list[dict], cachegrinds: list[dict]) -> str:
             f"**Why benchmarks/codegen.py saw throughput fall (179, 123, 79 samples/s).** Its rows are "
             f"not alike: 1 copy ran 16 samples per run of the program, 16 and 64 copies one sample per "
             f"copy and run. Every run of the program pays a start-up and wind-down outside `Network.run` "
-            f"(creating the synapses from arrays, loading weights and inputs, writing the monitors) that "
+            f"(creating the synapses from arrays, reading weights and inputs, writing the monitors), which "
             f"grows with the synapses in the program ({a['synapses']:,} for 1 copy, {c['synapses']:,} for "
-            f"64); here it cost {ms(a, 'startup_s'):.1f} ms per sample at 1 x 16, {ms(b, 'startup_s'):.1f} at "
+            f"64): {a['startup_s'] / a['runs']:.2f} / {b['startup_s'] / b['runs']:.2f} / "
+            f"{c['startup_s'] / c['runs']:.2f} s per run of the program for 1 x 16 / 16 x 1 / 64 x 1. Per "
+            f"sample it cost {ms(a, 'startup_s'):.1f} ms at 1 x 16, {ms(b, 'startup_s'):.1f} at "
             f"16 x 1 and {ms(c, 'startup_s'):.1f} at 64 x 1, next to a simulation of {ms(a, 'network_run_s'):.1f}, "
             f"{ms(b, 'network_run_s'):.1f} and {ms(c, 'network_run_s'):.1f} ms per sample "
             f"({sps(a):.0f}, {sps(b):.0f}, {sps(c):.0f} samples/s for `CompiledNetwork.run` as a whole).")
     new = [get(R, 1024) for R in (1, 16, 64)]
     if all(new):
         a, b, c = new
-        trend = ("falls" if sps(c) < 0.9 * max(sps(a), sps(b)) else "does not fall")
+        trend = "falls" if sps(c) < 0.9 * max(sps(a), sps(b)) else "does not fall"
+        sim_trend = ("grows with the copies" if ms(c, "network_run_s") > 1.2 * ms(a, "network_run_s")
+                     else "stays about the same")
         parts.append(
             f"With the same 1024 samples per run for every copy count the start-up is "
             f"{ms(a, 'startup_s'):.1f} / {ms(b, 'startup_s'):.1f} / {ms(c, 'startup_s'):.1f} ms per sample and the "
             f"simulation {ms(a, 'network_run_s'):.2f} / {ms(b, 'network_run_s'):.2f} / "
-            f"{ms(c, 'network_run_s'):.2f} ms per sample for 1 / 16 / 64 copies: {sps(a):.0f} / {sps(b):.0f} / "
-            f"{sps(c):.0f} samples/s, so throughput {trend} at 64 copies.")
+            f"{ms(c, 'network_run_s'):.2f} ms per sample for 1 / 16 / 64 copies ({sps(a):.0f} / {sps(b):.0f} / "
+            f"{sps(c):.0f} samples/s): throughput {trend} with more copies, and the simulation time per "
+            f"sample {sim_trend}, though every copy does the same work.")
     cg = {(g["replicas"], g["slots"]): _by_category(g) for g in cachegrinds}
-    if len(cg) >= 2:
-        keys = sorted(cg)
+    keys = sorted(cg)
+    if len(keys) >= 2:
         tot = {k: {e: sum(v.get(e, 0.0) for v in cg[k].values()) for e in ("Ir", "LLm_L2", "LLm_L3")} for k in keys}
-        syn = "synaptic propagation (proj_*_pre_codeobject)"
+        lo, hi = keys[0], keys[-1]
         l2, l3 = (cachegrinds[0]["cache_bytes"][k] for k in ("L2", "L3"))
+        same_work = tot[hi]["Ir"] < 1.25 * tot[lo]["Ir"]
+        text = ("cachegrind (deterministic, so the load does not enter) counts per sample " +
+                " / ".join(f"{tot[k]['Ir'] / 1e6:.1f} M" for k in keys) + " instructions for " +
+                " / ".join(f"{R} x {K}" for R, K in keys) + ". ")
+        if same_work:
+            text += ("The work per sample is the same for every copy count: calling each code object once per "
+                     "step costs little next to the synapses of one copy, so the copies have no per-step "
+                     "overhead to amortise. ")
+        text += ("What grows is the memory the same work is spread over (the synapse arrays of all copies: "
+                 "weights, latencies, pre/post indices, the spike queues' per-source lists): data misses of "
+                 f"a simulated {l2 >> 10} KiB last-level cache (this CPU's L2) per sample " +
+                 " / ".join(f"{tot[k]['LLm_L2'] / 1e3:.0f} k" for k in keys) +
+                 f", of a {l3 >> 20} MiB one (its L3) " + " / ".join(f"{tot[k]['LLm_L3'] / 1e3:.1f} k" for k in keys) +
+                 ", in the synaptic propagation, the spike queue and libc's memcpy/memset (table above).")
+        if tot[hi]["LLm_L3"] > 4 * tot[lo]["LLm_L3"]:
+            sim = {(c["replicas"], c["slots"]): ms(c, "network_run_s") for c in copies}
+            extra = ""
+            if all(get(R, 1024) for R in (1, 64)):
+                extra = (f"; at the order of 100 ns per memory access, {tot[hi]['LLm_L3'] / 1e3:.0f} k L3 misses "
+                         f"are about {tot[hi]['LLm_L3'] * 1e-7 * 1e3:.0f} ms per sample, the order of the measured "
+                         f"{ms(get(64, 1024), 'network_run_s') - ms(get(1, 1024), 'network_run_s'):.1f} ms the "
+                         f"simulation of 64 copies takes longer per sample than that of 1 copy")
+            text += (f" One copy's data fit the L2, those of 16 copies spill into the L3, those of {hi[0]} copies "
+                     f"out of the L3 into memory{extra}.")
+        parts.append(text)
+    if len(profiles) >= 2:
+        per = {(p["replicas"], p["slots"]): dict(p["profile"]) for p in profiles}
+        ks = sorted(per)
+        ro = "readout_codeobject"
+        if all(ro in per[k] for k in ks):
+            parts.append(
+                "The Brian2 profile shows the same growth between " + " and ".join(f"{R} x {K}" for R, K in ks[1:]) +
+                " (the propagation code objects, `proj_*_pre_codeobject`, take most of `Network.run`); at "
+                f"{ks[0][0]} copy its own timer (two clock reads per code object per step) dominates every row, e.g. "
+                "the readout monitor " + " / ".join(
+                    f"{1e3 * per[k][ro] / (k[0] * k[1]):.2f}" for k in ks) + " ms per sample, so it cannot "
+                "measure the per-step overhead of 1 copy; cachegrind can (above).")
+    if parts:
         parts.append(
-            "Inside `Network.run` Brian2 calls each code object once per step whatever the number of "
-            "copies, so copies first amortise that per-step cost; the work per sample then stays the same "
-            "but its data spread over more memory. cachegrind counts, per sample for " +
-            ", ".join(f"{R} x {K}" for R, K in keys) + ": instructions " +
-            " / ".join(f"{tot[k]['Ir'] / 1e6:.1f} M" for k in keys) + ", misses of a simulated "
-            f"{l2 >> 10} KiB last-level cache (the L2) " + " / ".join(f"{tot[k]['LLm_L2'] / 1e3:.0f} k" for k in keys)
-            + f" and of a {l3 >> 20} MiB one (the L3) " + " / ".join(f"{tot[k]['LLm_L3'] / 1e3:.1f} k" for k in keys)
-            + (f"; the synaptic propagation alone: " + " / ".join(
-                f"{cg[k][syn]['Ir'] / 1e6:.1f} M instructions, {cg[k][syn]['LLm_L3'] / 1e3:.1f} k L3 misses"
-                for k in keys) if all(syn in cg[k] for k in keys) else "") + ".")
+            "**So:** on this CPU more copies do not raise cpp_standalone's throughput for the sMNIST network; "
+            "the fastest layout is 1 copy with many samples per run of the program, which is what "
+            "`biolstm.brian.simulate` runs on cpp_standalone (1 copy x up to 128 samples per run). Copies pay "
+            "where one copy is small enough for all copies to stay in the caches, or on a GPU.")
     return "\n\n".join(parts)
 
 
@@ -761,14 +828,32 @@ def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[di
              "parses the data), *warm* the same command again. *inner* is the part the command times itself "
              "(the simulation for eval, the emulation or forward passes for workers).", "",
              "| row | what | cache | samples | wall s | samples/s | CPU s | samples/CPU-s | peak RSS MB | "
-             "compile s | inner s | inner samples/s | load | command | note |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "compile s | inner s | inner samples/s | inner samples/CPU-s | load | command | note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['row']} | {r['name']} | {r['cache']} | {r['samples']} | {_fmt(r['wall_s'], 2)} | "
                      f"{_fmt(r['samples_per_s'])} | {_fmt(r['cpu_s'], 2)} | {_fmt(r['samples_per_cpu_s'])} | "
                      f"{_fmt(r['peak_rss_mb'], 0)} | {_fmt(r['compile_s'])} | {_fmt(r['inner_s'], 2)} | "
-                     f"{_fmt(r['inner_samples_per_s'])} | {_fmt(r['load1_start'])} | `{r['command']}` | "
+                     f"{_fmt(r['inner_samples_per_s'])} | {_fmt(r['inner_samples_per_cpu_s'])} | "
+                     f"{_fmt(r['load1_start'])} | `{r['command']}` | "
                      f"{r['note']} |")
+    detail = [r for r in rows if r.get("detail") and r["cache"] == "warm"]
+    if detail:
+        lines += ["", "Where the warm evals' time goes (the eval's own timings from its `--json` output): "
+                  "whole process = Python start-up and imports + loading weights and data + `simulate_smnist` "
+                  "(encoding, packing inputs, the compiled program, reading its results) + the summary.", "",
+                  "| row | whole process wall s (CPU s) | simulate_smnist s | program run s | in Network.run s | "
+                  "file i/o s | program runs |", "|---|---|---|---|---|---|---|"]
+        for r in detail:
+            d = r["detail"]
+            lines.append(f"| {r['row']} {r['name']} | {_fmt(r['wall_s'], 2)} ({_fmt(r['cpu_s'], 2)}) | "
+                         f"{_fmt(d.get('simulate_s'), 2)} | {_fmt(d.get('run_s'), 2)} | {_fmt(d.get('network_run_s'), 2)} | "
+                         f"{_fmt(d.get('io_s'), 2)} | {_fmt(d.get('runs'), 0)} |")
+    if machine["load_start"][0] > machine["cores"] or machine["load_end"][0] > machine["cores"]:
+        lines += ["", f"**The machine was oversubscribed** (load above its {machine['cores']} cores): wall "
+                  "times are longer than on a quiet machine, and a 2-thread torch process suffers most (each "
+                  "step waits for its slower thread), which is why the LSTM is also measured with 1 thread and "
+                  "every ratio is also given per CPU second."]
     lines += ["", "## Targets (issue 15)", "", "| ratio | value | target | met |", "|---|---|---|---|"]
     for q in ratios(rows, check):
         met = "-" if q["met"] is None else ("yes" if q["met"] else "**no**")
@@ -922,7 +1007,7 @@ def main(argv=None) -> int:
     with atomic_writer(out / "throughput.csv", overwrite=True, mode="w") as fh:
         pd.DataFrame(rows, columns=COLUMNS).to_csv(fh, index=False, float_format="%.6g")
     text = summary(rows, machine, check, copies, profiles, cachegrinds, command,
-                   copies_explanation(copies, cachegrinds) if copies else "")
+                   copies_explanation(copies, profiles, cachegrinds) if copies else "")
     atomic_write_text(out / "throughput.md", text, overwrite=True)
     atomic_write_text(out / "throughput_machine.json", json.dumps(
         {**machine, "copies": copies, "profiles": profiles,

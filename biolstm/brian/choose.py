@@ -52,19 +52,22 @@ class Estimate:
 
 ESTIMATES: dict[str, dict[str, Estimate]] = {
     "float": {
-        "cpp_standalone": Estimate(start_s=1.0, compile_s=20.0, samples_per_s=400.0),
-        "torch": Estimate(start_s=1.0, compile_s=40.0, samples_per_s=150.0),
-        "cython": Estimate(start_s=2.0, compile_s=120.0, samples_per_s=13.0),
-        "numpy": Estimate(start_s=1.0, compile_s=0.0, samples_per_s=3.0),
+        "cpp_standalone": Estimate(start_s=1.0, compile_s=130.0, samples_per_s=170.0),
+        "torch": Estimate(start_s=3.0, compile_s=40.0, samples_per_s=45.0),
+        "cython": Estimate(start_s=2.0, compile_s=300.0, samples_per_s=8.0),
+        "numpy": Estimate(start_s=0.0, compile_s=0.0, samples_per_s=1.0),
     },
     "loihi": {
-        "cpp_standalone": Estimate(start_s=1.5, compile_s=30.0, samples_per_s=100.0),
-        "cython": Estimate(start_s=2.0, compile_s=120.0, samples_per_s=13.0),
-        "numpy": Estimate(start_s=1.0, compile_s=0.0, samples_per_s=2.5),
+        "cpp_standalone": Estimate(start_s=1.0, compile_s=60.0, samples_per_s=50.0),
+        "cython": Estimate(start_s=2.0, compile_s=300.0, samples_per_s=8.0),
+        "numpy": Estimate(start_s=0.0, compile_s=0.0, samples_per_s=1.3),
     },
 }
-"""``{mode: {backend: Estimate}}``; ``compile_s`` of torch is its SNN kernel's first build,
-of cython Brian2's extension modules (cached by Brian2 itself, so usually paid once)."""
+"""``{mode: {backend: Estimate}}``, rounded from ``benchmarks/throughput.py`` on a busy 2-core
+machine (load about 6): start-up beyond what every backend shares (Python, imports, data),
+cold compilation (``compile_s`` of torch: its SNN kernel's first build; of cython: Brian2's
+extension modules, cached by Brian2 itself, so usually paid once) and samples per second
+of the rest of the job."""
 
 
 def estimate_seconds(backend: str, mode: str, n_samples: int, warm: bool) -> float:
