@@ -391,14 +391,16 @@ def main(argv=None) -> int:
     if args.quick:
         batches, threads, args.repeats, args.babi_batch = [8], [1], 2, 32
     machine = machine_info()
-    machine["command"] = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    argv_used = list(sys.argv[1:] if argv is None else argv)
+    if args.ab:  # the old checkout is a folder of this machine: recorded as OLD
+        argv_used = ["OLD" if a == args.ab else a.replace(args.ab, "OLD") for a in argv_used]
+    machine["command"] = "python benchmarks/train_speed.py " + " ".join(argv_used)
     kernel = kernel_name()
     machine["kernel"] = kernel
     print(f"{machine['cpu']} x{machine['cores']}, load {machine['load_start'][0]:.1f}, kernel {kernel}",
           flush=True)
     rows: list[dict] = []
     if args.ab:
-        machine["ab_old_checkout"] = "the checkout given as --ab"
         bench_ab(args.ab, batches, args.repeats, args.label, rows)
     else:
         loop_threads = [int(t) for t in args.loop_threads.split(",")]
