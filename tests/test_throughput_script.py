@@ -19,7 +19,7 @@ def test_quick_run_writes_table_figure_and_machine(tmp_path):
     assert mod.main(["--quick", "--only", "de", "--working-tree", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "throughput.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["row"] for r in rows] == ["d", "d'", "e", "e"]
+    assert [r["row"] for r in rows] == ["d", "d'"] + ["e"] * 4  # LSTM: 2 and 1 threads, 2 batch sizes
     for r in rows:
         assert float(r["wall_s"]) > 0 and float(r["peak_rss_mb"]) > 10 and float(r["cpu_s"]) > 0
         assert "/" not in r["command"].split()[0]  # the command as a user types it, no machine paths
