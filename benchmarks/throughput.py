@@ -81,14 +81,6 @@ TARGETS = {"eval_vs_lstm": 0.5, "loihi_vs_numpy": 2.0}
 # --------------------------------------------------------------------------------------
 
 
-def _first_line(args: list[str]) -> str:
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=30)
-        return (out.stdout or out.stderr).strip().splitlines()[0]
-    except (OSError, subprocess.TimeoutExpired, IndexError):
-        return "not found"
-
-
 def snapshot(dest: Path) -> tuple[Path, str]:
     """The committed HEAD of this checkout unpacked into ``dest`` (``git archive``), and its commit.
 
@@ -106,15 +98,10 @@ def snapshot(dest: Path) -> tuple[Path, str]:
 
 
 def machine_info() -> dict:
-    """CPU model and cores, versions, compiler, load average and the commit measured."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """CPU model and cores, versions, compiler and load average (the commit comes from :func:`snapshot`)."""
+    from biolstm.brian.standalone import toolchain
+
+    tools = toolchain("cpp_standalone")
     versions = {"python": sys.version.split()[0]}
     for pkg in ("brian2", "numpy", "scipy", "torch"):
         try:
@@ -124,11 +111,11 @@ def machine_info() -> dict:
     return {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "platform": platform.platform(),
-        "cpu": cpu,
+        "cpu": tools["cpu"],
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "versions": versions,
-        "compiler": _first_line([os.environ.get("CXX", "g++"), "--version"]),
+        "compiler": tools["cxx_version"],
         "nice": os.nice(0),
         "load_start": list(os.getloadavg()),
     }
