@@ -259,3 +259,17 @@ def test_no_traceback_or_brian2_banner_on_stderr(tmp_path):
     for banner in ("Traceback", "Brian 2 encountered an unexpected error", "debug log", "brian_debug"):
         assert banner not in proc.stderr
     assert not list(tmp_path.glob("brian_debug_*.log"))
+
+
+def test_a_second_command_in_the_same_process_gets_only_its_own_log_stream(capsys):
+    """``biolstm train`` logs on stdout; a later ``check --json`` in the same process (tests,
+    notebooks) sets stderr: its stdout must stay pure JSON."""
+    import logging
+
+    from biolstm.commands import print_library_log
+
+    print_library_log()                                     # as train does
+    print_library_log(stream="stderr", prefix="> ", logger="biolstm.loihi.introspect")
+    logging.getLogger("biolstm.loihi.introspect").info("phase")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "> phase\n"

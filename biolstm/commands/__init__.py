@@ -52,11 +52,16 @@ def print_library_log(level: int = logging.INFO, *, stream: str = "stdout", pref
                       logger: str = "biolstm") -> None:
     """Print the messages of ``logger`` (and the loggers below it) at ``level`` and above on
     ``stream`` (``"stdout"`` or ``"stderr"``), as plain lines: ``prefix`` + the message.
-    Calling it again with the same stream and prefix changes nothing but the level."""
+    biolstm's loggers have one such handler in all: calling it again (another command in the same process,
+    e.g. ``biolstm.cli.main`` called twice) replaces the earlier stream, prefix and level, so a
+    ``--json`` command's standard output never receives another command's log lines."""
     if stream not in ("stdout", "stderr"):
         raise ValueError(f"stream {stream!r} must be 'stdout' or 'stderr'")
     log = logging.getLogger(logger)
     log.setLevel(level)
-    if not any(isinstance(h, _StreamHandler) and (h.stream_name, h.prefix) == (stream, prefix)
-               for h in log.handlers):
-        log.addHandler(_StreamHandler(stream, prefix))
+    for other in [logging.getLogger("biolstm"),
+                  *(lg for name, lg in logging.root.manager.loggerDict.items()
+                    if name.startswith("biolstm.") and isinstance(lg, logging.Logger))]:
+        for h in [h for h in other.handlers if isinstance(h, _StreamHandler)]:
+            other.removeHandler(h)
+    log.addHandler(_StreamHandler(stream, prefix))
