@@ -18,7 +18,7 @@ from typing import IO, Iterator
 from biolstm.errors import BiolstmError
 
 __all__ = ["DEFAULT_OUTPUT", "FileExistsRefusal", "atomic_writer", "atomic_write_text", "default_output_dir",
-           "cache_dir"]
+           "cache_dir", "locked"]
 
 DEFAULT_OUTPUT = Path("biolstm-out")
 """Where commands write when no output folder is given: ``./biolstm-out`` of the working directory."""
@@ -26,6 +26,31 @@ DEFAULT_OUTPUT = Path("biolstm-out")
 
 class FileExistsRefusal(BiolstmError, FileExistsError):
     """Raised instead of overwriting a file the caller did not ask to replace."""
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike, shared: bool = False, blocking: bool = True) -> Iterator[bool]:
+    """``flock`` on ``path`` (created if missing): exclusive, or ``shared``; yields False instead
+    of waiting when not ``blocking`` and the lock is held.
+
+    The kernel releases an ``flock`` when its holder exits, killed or not, so a crashed process
+    never leaves a lock behind (unlike a lock *file* whose existence is the lock).
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fh, mode)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

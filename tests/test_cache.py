@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from biolstm.brian import standalone
+from biolstm.fileio import locked
 from biolstm.brian.standalone import (
     CacheError,
     CompiledNetwork,
@@ -75,7 +76,7 @@ def test_clear_all_or_older_than_and_never_a_program_in_use(fresh_cache):
     assert new.is_dir() and not old.exists()
     busy = fake_program(root, "busy", 100, now - 60)
     (root / ".tmp-cpp_standalone-gone-abc").mkdir()
-    with standalone._locked(root / "locks" / f"{busy.name}.lock", shared=True):
+    with locked(root / "locks" / f"{busy.name}.lock", shared=True):
         removed = clear_cache()
     assert new.name in removed and ".tmp-cpp_standalone-gone-abc" in removed
     assert busy.is_dir() and [e.key for e in cache_entries()] == ["busy"]
@@ -92,7 +93,7 @@ def test_size_limit_evicts_least_recently_used_but_not_kept_or_busy(fresh_cache,
     assert enforce_limit(1_000_000, keep=(a.name,)) == [b.name]        # a is kept, b is next
     assert a.is_dir() and c.is_dir()
     d = fake_program(root, "d", 400_000, now)
-    with standalone._locked(root / "locks" / f"{a.name}.lock", shared=True):  # a is in use
+    with locked(root / "locks" / f"{a.name}.lock", shared=True):  # a is in use
         assert enforce_limit(1_000_000) == [c.name]
     monkeypatch.setenv("BIOLSTM_CACHE_LIMIT", "500K")
     assert cache_limit() == 500 * 1024

@@ -3,6 +3,7 @@ neuron model it takes, results independent of the thread count, deterministic tr
 build name that changes with the flags and the CPU."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,28 @@ def test_leading_silent_steps_are_skipped_exactly():
     x[0] = 0
     x[1, :490] = 0
     _assert_same_as_loop(spec, x, readout_steps=20)
+
+
+def test_a_lock_file_left_by_a_killed_build_does_not_hang_the_next_load():
+    """torch waits for its build folder's ``lock`` file to vanish, with no time limit; one left
+    by a killed builder hung every later process (a whole CI run). Run in a child process with
+    a time limit, so a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    if not fastsnn.available():
+        pytest.skip(f"the compiled kernel is unavailable here ({fastsnn._FAILED})")
+    from torch.utils.cpp_extension import _get_build_directory
+
+    folder = Path(_get_build_directory(fastsnn.BUILD_NAME, False))
+    child = ("from pathlib import Path\n"
+             "from biolstm.train import fastsnn\n"
+             f"(Path({str(folder)!r}) / 'lock').touch()\n"
+             "assert fastsnn.available(), fastsnn._FAILED\n"
+             f"assert not (Path({str(folder)!r}) / 'lock').exists()\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    finally:
+        (folder / "lock").unlink(missing_ok=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "left by a kernel build that did not finish" in done.stderr

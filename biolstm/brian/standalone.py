@@ -67,7 +67,7 @@ from biolstm.brian.build import (
     weights_into,
 )
 from biolstm.errors import BiolstmError
-from biolstm.fileio import atomic_write_text, cache_dir
+from biolstm.fileio import atomic_write_text, cache_dir, locked
 
 __all__ = [
     "CacheError",
@@ -333,25 +333,6 @@ def _lock_path(name: str) -> Path:
     return cache_root() / "locks" / f"{name}.lock"
 
 
-@contextlib.contextmanager
-def _locked(path: Path, shared: bool = False, blocking: bool = True) -> Iterator[bool]:
-    """``flock`` on ``path`` (exclusive, or shared); yields False if not ``blocking`` and busy."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(fh, mode)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 # ---------------------------------------------------------------------------------------
 # the compiled program
 # ---------------------------------------------------------------------------------------
@@ -451,7 +432,7 @@ class CompiledNetwork:
         path = _lock_path(self.name) if self.in_cache else self.directory / ".biolstm.lock"
         if not self.in_cache:
             self.directory.mkdir(parents=True, exist_ok=True)
-        return _locked(path, shared=shared)
+        return locked(path, shared=shared)
 
     # -- build -----------------------------------------------------------------------
     def build(self, *, progress: bool = True) -> "CompiledNetwork":
@@ -818,7 +799,7 @@ def cache_entries(root: str | os.PathLike | None = None) -> list[CacheEntry]:
 def _remove(entry_dir: Path, root: Path) -> bool:
     """Remove one program unless a process holds it (True if removed)."""
     lock = root / "locks" / f"{entry_dir.name}.lock"
-    with _locked(lock, blocking=False) as free:
+    with locked(lock, blocking=False) as free:
         if not free:
             return False
         shutil.rmtree(entry_dir, ignore_errors=True)
@@ -869,7 +850,7 @@ def clear_cache(older_than_days: float | None = None, *, root: str | os.PathLike
             if not folder.is_dir() or folder.name == "locks" or _read_manifest(folder) is not None:
                 continue
             name = folder.name[5:].rsplit("-", 1)[0] if folder.name.startswith(".tmp-") else folder.name
-            with _locked(root / "locks" / f"{name}.lock", blocking=False) as free:
+            with locked(root / "locks" / f"{name}.lock", blocking=False) as free:
                 if free:  # not being built right now
                     shutil.rmtree(folder, ignore_errors=True)
                     removed.append(folder.name)

@@ -63,6 +63,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -524,6 +525,29 @@ def build_name(flags: tuple[str, ...]) -> str:
     return f"biolstm_fastsnn_v{KERNEL_VERSION}_{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
 
 
+def _build(name: str, flags: tuple[str, ...], verbose: bool):
+    """``load_inline`` in torch's extension folder of ``name``, under an ``flock``.
+
+    torch marks a build in progress by the *existence* of a file ``lock`` in that folder and
+    waits, without a time limit, until it is gone; a builder killed mid-compile (a session
+    or CI job that ended, Ctrl-C) leaves it behind, and every later process would hang. We
+    hold an flock (released by the kernel when its holder dies) around the build, so a
+    ``lock`` file found while we hold it belongs to a dead builder and is removed.
+    """
+    from torch.utils.cpp_extension import _get_build_directory, load_inline
+
+    from biolstm.fileio import locked
+
+    folder = Path(_get_build_directory(name, verbose))
+    with locked(folder / "biolstm-build.flock"):
+        stale = folder / "lock"
+        if stale.exists():
+            log.warning("removing %s, left by a kernel build that did not finish", stale)
+            stale.unlink(missing_ok=True)
+        return load_inline(name=name, cpp_sources=[_SOURCE], functions=None,
+                           extra_cflags=list(flags), build_directory=str(folder), verbose=verbose)
+
+
 def load(verbose: bool = False):
     """Compile (once, cached by torch under :func:`build_name`) and return the module, or None."""
     global _MODULE, _FAILED, BUILD_NAME
@@ -537,11 +561,8 @@ def load(verbose: bool = False):
         tries.append(_BASE_FLAGS)  # a compiler without -march=native
     for flags in tries:
         try:
-            from torch.utils.cpp_extension import load_inline
-
             name = build_name(flags)
-            _MODULE = load_inline(name=name, cpp_sources=[_SOURCE], functions=None,
-                                  extra_cflags=list(flags), verbose=verbose)
+            _MODULE = _build(name, flags, verbose)
             BUILD_NAME, _FAILED = name, None
             return _MODULE
         except Exception as err:  # no compiler, no ninja, an unknown flag ...
