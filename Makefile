@@ -1,4 +1,5 @@
-# biolstm: `make demo` runs the main job, `make test` runs the test suite.
+# biolstm: `make demo` runs the main job, `make test` runs the test suite (`make test-slow`
+# the compile-heavy tests it leaves out).
 # Both create the virtual environment .venv on first use (Python >= 3.11 as $(PYTHON)).
 #
 #   PYTHON=python3.12 make test      use another interpreter for the environment
@@ -12,7 +13,7 @@ EXTRAS := $(if $(TORCH_SPEC),train$(comma)test,test)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biolstm-installed
 
-.PHONY: demo test results venv clean genn
+.PHONY: demo test test-slow results venv clean genn
 
 venv: $(STAMP)
 
@@ -27,8 +28,14 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/biolstm demo
 
+# The suite CI runs: everything but the tests marked slow (about 12 min on 2 cores).
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not slow" tests
+
+# The compile-heavy tests marked slow (cython builds, the bAbI network's C++ programs, the
+# README's cpp_standalone block, the throughput script): more than half an hour on 2 cores.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
 
 # Regenerate results/ (tables and figures the README shows) with every result script in
 # this checkout (scripts/make_results.py lists them). Long: hours on 2 cores; it resumes.

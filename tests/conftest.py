@@ -1,7 +1,10 @@
 """Shared fixtures of the test suite.
 
-* ``backend``: every Brian2 CPU backend a test should pass on -- ``numpy`` always,
-  ``cython`` and ``cpp_standalone`` marked slow (they compile);
+* ``backend``: every Brian2 CPU backend a test should pass on -- ``numpy`` and
+  ``cpp_standalone`` (one compiled program per network, 25-35 s for the small networks) in
+  ``make test``; ``cython`` marked slow (it compiles every code object apart: over a minute
+  per network on 2 cores), run by ``make test-slow``. :data:`BACKENDS_SLOW_COMPILED` marks both
+  compiled backends slow, for tests whose networks make big programs;
 * ``simulator``: every simulator of a float NetworkSpec that the README says computes the
   same network -- the Brian2 runner (``biolstm.brian.simulate``), the compiled batches
   (``biolstm.brian.evaluate`` with copies side by side) and torch
@@ -24,7 +27,13 @@ from biolstm import examples
 
 BACKENDS = ["numpy",
             pytest.param("cython", marks=pytest.mark.slow),
-            pytest.param("cpp_standalone", marks=pytest.mark.slow)]
+            "cpp_standalone"]
+
+BACKENDS_SLOW_COMPILED = ["numpy",
+                          pytest.param("cython", marks=pytest.mark.slow),
+                          pytest.param("cpp_standalone", marks=pytest.mark.slow)]
+"""For ``@pytest.mark.parametrize("backend", BACKENDS_SLOW_COMPILED)``: networks whose compiled
+programs take minutes to build (the bAbI encoders and heads)."""
 
 
 @pytest.fixture(params=BACKENDS)

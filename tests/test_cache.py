@@ -225,7 +225,6 @@ def _loihi_net(vth_mant: int, gain: int):
     return QuantizedNetwork("loihi1", 1e-3, {"inp": 6}, pops, projs)
 
 
-@pytest.mark.slow
 def test_loihi_mode_compiles_once_and_takes_new_weights_and_profiles(fresh_cache):
     from biolstm.encoding import SpikeTrains
     from biolstm.loihi.emulate import simulate_quantized

@@ -216,7 +216,6 @@ def test_train_config_rejects_density_outside_0_1():
         TrainConfig(density=1.5)
 
 
-@pytest.mark.slow  # trains a tiny network and exports it (validation on 500 digits): ~35 s here
 def test_rerunning_a_finished_run_says_where_its_results_are(tmp_path, capsys):
     pytest.importorskip("torch")
     out = tmp_path / "run"

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run folder of 'biolstm train babi' (default: the bundled run; none ships yet)")
     parser.add_argument("--data", default="bundled", help="bundled | PATH (bAbI v1.2 folder)")
     parser.add_argument("--task", type=int, default=None, choices=range(1, 21), metavar="N",
-                        help="one task (1..20; default all the run was trained on)")
+                        help="one task (1..20; default all 20)")
     parser.add_argument("--questions", type=positive_int, default=None,
                         help="at most this many test questions per task, drawn at random (default all)")
     parser.add_argument("--backend", default="torch", choices=BACKENDS,

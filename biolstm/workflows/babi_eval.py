@@ -339,7 +339,11 @@ def _simulate(spec, inputs, backend: str, mode: str, progress: bool, directory: 
     from biolstm.brian import evaluate
 
     replicas = max(1, min(32, inputs.n_samples, SYNAPSE_BUDGET // max(1, spec.n_synapses)))
-    return evaluate(spec, inputs, backend, replicas=replicas, progress=progress, directory=directory)
+    # cpp_standalone: up to 64 samples per copy and run (fewer launches of a program that loads
+    # the weights of a large head every time)
+    slots = max(1, min(64, -(-inputs.n_samples // replicas)))
+    return evaluate(spec, inputs, backend, replicas=replicas, slots=slots, progress=progress,
+                    directory=directory)
 
 
 def encode(model, data, backend: str = "torch", mode: str = "float", *, specs: Mapping | None = None,
