@@ -603,23 +603,11 @@ def simulate_loihi(
 ) -> Activity:
     """Quantize a NetworkSpec for Loihi (unless given a QuantizedNetwork) and emulate it.
 
-    Parameters
-    ----------
-    spec_or_qnet : NetworkSpec or QuantizedNetwork
-    inputs : SpikeTrains
-    backend : {"numpy", "cython", "cpp_standalone"}
-    chip : str
-        Passed to :func:`biolstm.loihi.quantize.quantize`.
-    record, progress, directory, batch_size
-        As in :func:`simulate_quantized`.
-    **quantize_settings
-        Passed to the quantizer.
-
-    Returns
-    -------
-    Activity
-        As :func:`simulate_quantized`; ``metadata["quantized_network"]`` is the
-        QuantizedNetwork that ran.
+    ``spec_or_qnet`` is a NetworkSpec, which :func:`biolstm.loihi.quantize.quantize` quantizes
+    for ``chip`` with ``**quantize_settings``, or a QuantizedNetwork (quantizer settings
+    given with one raise TypeError). The other arguments and the result are those of
+    :func:`simulate_quantized` (one list of parameters, documented there); the Activity's
+    ``metadata["quantized_network"]`` is the QuantizedNetwork that ran.
     """
     if isinstance(spec_or_qnet, QuantizedNetwork):
         if quantize_settings:
