@@ -25,7 +25,7 @@ from biolstm.loihi.fixed_point import QuantizedNetwork
 
 from biolstm.examples import loihi_ahp as ahp, loihi_lif as lif, loihi_projection as projection, loihi_readout as readout
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV, WHY = genn.find_environment()
 needs_genn = pytest.mark.skipif(ENV is None, reason=f"no GeNN environment ({WHY}); run 'make genn'")
 

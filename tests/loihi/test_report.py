@@ -7,7 +7,7 @@ from biolstm.loihi.report import DEFAULT_CPU_POWER_W, Baseline, loihi_summary, m
 
 
 def test_summary_with_user_baseline():
-    spec = tiny_chain()  # the network whose energy sums tests/test_loihi_energy.py derives by hand
+    spec = tiny_chain()  # the network whose energy sums tests/loihi/test_energy.py derives by hand
     act, inputs = tiny_chain_activity(spec)
     s = loihi_summary(spec, act, baseline={"seconds_per_inference": 0.01, "power_W": 20.0, "label": "laptop"},
                       inputs=inputs)
