@@ -110,7 +110,7 @@ def test_bundled_network_and_baseline():
 def _results_script():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "smnist_results.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "smnist_results.py"
     spec = importlib.util.spec_from_file_location("smnist_results", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -128,6 +128,6 @@ def test_quality_bar_gap_and_verdict():
 
 
 def test_shipped_results_state_the_quality_bar_of_their_own_accuracies():
-    root = Path(__file__).resolve().parents[1] / "results" / "smnist"
+    root = Path(__file__).resolve().parents[2] / "results" / "smnist"
     summary = json.loads((root / "summary.json").read_text())
     assert summary["quality_bar"] == _results_script().quality_bar(summary["accuracy"])
