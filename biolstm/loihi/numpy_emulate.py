@@ -3,7 +3,7 @@
 :func:`simulate_quantized_numpy` computes, for a
 :class:`~biolstm.loihi.fixed_point.QuantizedNetwork`, what
 :func:`biolstm.loihi.emulate.simulate_quantized` computes on a Brian2 backend -- the same
-integers, spike for spike (``tests/test_numpy_emulate.py``; ``benchmarks/throughput.py``
+integers, spike for spike (``tests/loihi/test_numpy_emulate.py``; ``benchmarks/throughput.py``
 checks it on the bundled sMNIST network and 1,000 test digits) -- without Brian2: every
 sample of a chunk is one row of ``[samples, neurons]`` int64 state arrays and one step is
 a few dozen whole-array numpy operations. It serves as an independent reference of the
