@@ -18,7 +18,7 @@ from typing import IO, Iterator
 from biolstm.errors import BiolstmError
 
 __all__ = ["DEFAULT_OUTPUT", "FileExistsRefusal", "atomic_writer", "atomic_write_text", "default_output_dir",
-           "cache_dir"]
+           "cache_dir", "existing_path"]
 
 DEFAULT_OUTPUT = Path("biolstm-out")
 """Where commands write when no output folder is given: ``./biolstm-out`` of the working directory."""
@@ -26,6 +26,19 @@ DEFAULT_OUTPUT = Path("biolstm-out")
 
 class FileExistsRefusal(BiolstmError, FileExistsError):
     """Raised instead of overwriting a file the caller did not ask to replace."""
+
+
+def existing_path(path: str | os.PathLike, error: type[Exception], what: str, accepted: str = "") -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it exists, else ``error`` with one message for
+    every file a user hands biolstm: "``what`` ``path`` does not exist; give ``accepted``".
+
+    ``what`` names the file's role ("MNIST path", "spec file", "IN"); ``accepted`` says which
+    files would do (the fix); leave it empty where the role says it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} {path} does not exist" + (f"; give {accepted}" if accepted else ""))
+    return path
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ def test_eval_errors(small_spec_path, tmp_path, capsys):
     assert "torch has no Loihi-exact mode" in json.loads(capsys.readouterr().out)["error"]
     assert main(["eval", "smnist", "--weights", str(tmp_path / "missing.npz")]) == 2
     err = capsys.readouterr().err  # errors go to stderr, one line
-    assert err.startswith("error: ") and "do not exist" in err and err.count("\n") == 1
+    assert err.startswith("error: ") and "does not exist" in err and err.count("\n") == 1
     wrong = smnist.smnist_network(4, 4)
     from biolstm.spec import InputGroup, NetworkSpec
 
