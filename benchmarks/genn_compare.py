@@ -2,14 +2,14 @@
 
 Needs the GeNN environment (``make genn``). Runs the bundled sMNIST network (the one
 ``biolstm eval smnist`` uses) on ``--samples`` test digits of the default test split and
-the Loihi-exact integer network quantized from it (:mod:`biolstm.brian.loihi_mode`):
+the Loihi-exact integer network quantized from it (:mod:`biolstm.loihi.emulate`):
 
 * float network: biolstm's own runner on ``cpp_standalone`` and ``cython`` (the
   references, main environment), the genn runner's description on ``genn`` (GeNN's
   CPU backend, separate environment) and the same description on ``cpp_standalone`` in
   the main environment (the same arithmetic as GeNN's model code);
-* integer network: :func:`~biolstm.brian.loihi_mode.simulate_quantized` on
-  ``cpp_standalone`` against :func:`biolstm.brian.genn.run_quantized` on ``genn``.
+* integer network: :func:`~biolstm.loihi.emulate.simulate_quantized` on
+  ``cpp_standalone`` against :func:`biolstm.loihi.emulate.run_genn` on ``genn``.
 
 For each: build time (code generation + compilation), the program's run time, samples
 per second, accuracy, and the agreement of spikes and predictions
@@ -79,8 +79,8 @@ def main(argv=None) -> int:
 
     from biolstm.brian import compare_activities, genn, simulate
     from biolstm.brian.backends import backend_status
-    from biolstm.brian.loihi_mode import simulate_quantized
     from biolstm.fileio import atomic_write_text
+    from biolstm.loihi.emulate import run_genn, simulate_quantized
     from biolstm.loihi.quantize import quantize
     from biolstm.tasks import smnist, smnist_eval as ev
 
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         record("loihi_cpp", "Loihi-exact integers, cpp_standalone (loihi_mode)", act,
                t.get("codegen_s", 0.0) + t.get("compile_s", 0.0), t["run_s"], time.perf_counter() - t0)
         t0 = time.perf_counter()
-        act = genn.run_quantized(qnet, inputs, device="genn", directory=work / "lgenn")
+        act = run_genn(qnet, inputs, device="genn", directory=work / "lgenn")
         record("loihi_genn", "Loihi-exact integers, genn CPU backend (genn runner)", act,
                act.timings["build_s"], act.timings["run_s"], time.perf_counter() - t0)
     finally:

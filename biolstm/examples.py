@@ -9,7 +9,9 @@
 * :func:`loihi_projection`, :func:`loihi_lif`, :func:`loihi_ahp`, :func:`loihi_readout`:
   building blocks of hand-made :class:`~biolstm.loihi.fixed_point.QuantizedNetwork` s;
 * :func:`small_network`, :func:`small_inputs`: the small float network (refractory LIF, AHP,
-  readout, a delayed projection) and Poisson inputs the runner and code-generation tests share.
+  readout, a delayed projection) and Poisson inputs the runner and code-generation tests share;
+* :func:`tiny_chain`, :func:`tiny_chain_activity`: a 2-input, 2+2-LIF chain and one hand-made
+  3-step sample of its activity, whose energy sums the Loihi energy and report tests derive by hand.
 
 Random networks with the shape of the paper's sMNIST network:
 
@@ -50,6 +52,8 @@ __all__ = [
     "loihi_readout",
     "small_network",
     "small_inputs",
+    "tiny_chain",
+    "tiny_chain_activity",
 ]
 
 SMNIST_STEPS = 840
@@ -384,3 +388,41 @@ def small_inputs(n_samples: int = 3, n_steps: int = 120, seed: int = 5) -> Spike
     dense = trains.dense("inp")
     dense[0, -6:, :] = True
     return SpikeTrains.from_dense({"inp": dense})
+
+
+def tiny_chain(filler: int = 0) -> NetworkSpec:
+    """x (2 inputs) -> a (2 LIF) -> b (2 LIF), weights 2 mV.
+
+    x0 -> a0; x1 -> a0, a1; a0 -> b0, b1; a1 -> b1. ``filler`` > 0 adds a population
+    ``filler`` of that many unconnected LIF neurons between a and b (to spread them over cores).
+    """
+    from brian2 import mV
+
+    pops = [Population("a", 2, "lif")]
+    if filler:
+        pops.append(Population("filler", filler, "lif"))
+    pops.append(Population("b", 2, "lif"))
+    return NetworkSpec(
+        pops,
+        [Projection("xa", "x", "a", np.array([[2.0, 0.0], [2.0, 2.0]]) * mV),
+         Projection("ab", "a", "b", np.array([[2.0, 2.0], [0.0, 2.0]]) * mV)],
+        [InputGroup("x", 2)],
+    )
+
+
+def tiny_chain_activity(network):
+    """One sample of 3 steps of :func:`tiny_chain` (``network``: it as a NetworkSpec or a
+    QuantizedNetwork): a0 fires at step 0, a1 at step 1, b1 at step 2; x1 at step 0.
+
+    Returns ``(Activity, SpikeTrains)`` (the input spike at step 0 of channel 1).
+    """
+    from biolstm.activity import Activity
+
+    sizes = {p.name: p.size for p in network.populations}
+    spikes = {name: np.zeros((0, 3), dtype=np.int64) for name in sizes}
+    spikes["a"] = np.array([[0, 0, 0], [0, 1, 1]])
+    spikes["b"] = np.array([[0, 2, 1]])
+    act = Activity(dt=1e-3, n_samples=1, n_steps=3, population_sizes=sizes, spikes=spikes,
+                   input_counts={"x": np.array([[1, 0, 0]])})
+    inputs = SpikeTrains(1, 3, {"x": 2}, {"x": np.array([[0, 0, 1]])})
+    return act, inputs

@@ -1,4 +1,5 @@
-"""Atomic file writes: every file biolstm writes appears whole or not at all.
+"""Files: atomic writes (every file biolstm writes appears whole or not at all), the check of
+paths users hand in (:func:`existing_path`), flocks (:func:`locked`) and the cache folder.
 
 Use :func:`atomic_writer` for anything the toolkit saves (specs, weights,
 checkpoints, sweep results, CSV tables): data goes to a temporary file in the target
@@ -18,7 +19,7 @@ from typing import IO, Iterator
 from biolstm.errors import BiolstmError
 
 __all__ = ["DEFAULT_OUTPUT", "FileExistsRefusal", "atomic_writer", "atomic_write_text", "default_output_dir",
-           "cache_dir", "locked"]
+           "cache_dir", "existing_path", "locked"]
 
 DEFAULT_OUTPUT = Path("biolstm-out")
 """Where commands write when no output folder is given: ``./biolstm-out`` of the working directory."""
@@ -26,6 +27,19 @@ DEFAULT_OUTPUT = Path("biolstm-out")
 
 class FileExistsRefusal(BiolstmError, FileExistsError):
     """Raised instead of overwriting a file the caller did not ask to replace."""
+
+
+def existing_path(path: str | os.PathLike, error: type[Exception], what: str, accepted: str = "") -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it exists, else ``error`` with one message for
+    every file a user hands biolstm: "``what`` ``path`` does not exist; give ``accepted``".
+
+    ``what`` names the file's role ("MNIST path", "spec file", "IN"); ``accepted`` says which
+    files would do (the fix); leave it empty where the role says it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} {path} does not exist" + (f"; give {accepted}" if accepted else ""))
+    return path
 
 
 @contextlib.contextmanager

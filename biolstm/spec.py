@@ -43,7 +43,7 @@ from brian2.units.fundamentalunits import (
 )
 
 from biolstm.errors import BiolstmError
-from biolstm.fileio import atomic_writer
+from biolstm.fileio import atomic_writer, existing_path
 from biolstm.neurons import ModelError, get_model
 
 __all__ = [
@@ -621,9 +621,7 @@ class NetworkSpec(NamedNetwork):
             When the file is missing, is not a biolstm spec, or has a format version
             this biolstm cannot read (newer or unknown).
         """
-        path = Path(path)
-        if not path.exists():
-            raise SpecFileError(f"spec file {path} does not exist")
+        path = existing_path(path, SpecFileError, "spec file")
         if path.is_dir():
             raise SpecFileError(f"{path} is a folder; a NetworkSpec is one .npz file written by NetworkSpec.save")
         if path.stat().st_size == 0:

@@ -9,7 +9,7 @@
   same network -- the Brian2 runner (``biolstm.brian.simulate``), the compiled batches
   (``biolstm.brian.evaluate`` with copies side by side) and torch
   (``biolstm.train.snn.torch_activity`` in float64). The Loihi emulation runs the *integer*
-  network and is checked against its own integer reference (tests/test_loihi_mode.py, over
+  network and is checked against its own integer reference (tests/loihi/test_loihi_mode.py, over
   ``backend``);
 * ``small_network`` / ``small_inputs``: the small network and inputs the runner and
   code-generation tests share (:mod:`biolstm.examples`; the paper-shaped networks and the

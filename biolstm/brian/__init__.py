@@ -3,8 +3,9 @@
 One builder, one runner, one program cache:
 
 * :mod:`biolstm.brian.build` -- a plain network description (from a NetworkSpec, or from
-  a Loihi QuantizedNetwork in :mod:`biolstm.loihi.emulate`) -> Brian2 objects for ``R``
-  copies x ``K`` samples, with sample isolation;
+  a network that describes itself, such as the Loihi QuantizedNetwork of
+  :mod:`biolstm.loihi.emulate`) -> Brian2 objects for ``R`` copies x ``K`` samples, with
+  sample isolation;
 * :mod:`biolstm.brian.run` -- :func:`simulate` (one batch), :func:`evaluate` (a test set,
   copies side by side): execute and collect into one Activity for every layout;
 * :mod:`biolstm.brian.standalone` -- :class:`CompiledNetwork` and the cache of compiled

@@ -240,7 +240,7 @@ def _genn_environment_status() -> BackendStatus:
         return missing
     details = {"environment": str(env.folder), **env.versions(), "genn_path": str(env.genn_path),
                "gpu": "yes (use_gpu=True)" if cuda.detect_gpus().available else "no (GeNN's CPU backend)",
-               "run with": "biolstm.brian.genn.run_spec / run_quantized"}
+               "run with": "biolstm.brian.genn.run_spec / biolstm.loihi.emulate.run_genn"}
     return BackendStatus("genn", True, details=details)
 
 
@@ -343,7 +343,8 @@ def activated(name: str, directory: str | os.PathLike | None = None, *,
         if importlib.util.find_spec("brian2genn") is None:
             raise BackendUnavailableError(
                 "backend 'genn' runs in its own environment (.venv-genn, brian2 2.5.4), not in this "
-                "Python: use biolstm.brian.genn.run_spec(spec, inputs) or run_quantized(qnet, inputs)")
+                "Python: use biolstm.brian.genn.run_spec(spec, inputs) or "
+                "biolstm.loihi.emulate.run_genn(qnet, inputs)")
         import brian2genn  # noqa: F401 - registers the device
 
         genn_path = os.environ.get("GENN_PATH")

@@ -2,9 +2,10 @@
 
 Both kinds of network biolstm simulates lower to one :class:`NetworkDescription` --
 a float :class:`~biolstm.spec.NetworkSpec` (:func:`from_spec`) and a Loihi-exact
-integer :class:`~biolstm.loihi.fixed_point.QuantizedNetwork`
-(:func:`biolstm.loihi.emulate.loihi_description`) -- and :func:`build` turns a
-description into Brian2 objects on the current device:
+integer :class:`~biolstm.loihi.fixed_point.QuantizedNetwork`, which describes itself
+(its ``brian_description`` method, :func:`biolstm.loihi.emulate.loihi_description`;
+:func:`describe` takes either, this package imports nothing of :mod:`biolstm.loihi`) --
+and :func:`build` turns a description into Brian2 objects on the current device:
 
 * **groups** (``NeuronGroup``): size, model keyword arguments, initial values, per-neuron
   values (replaceable per run), the code that puts every neuron back into its reset
@@ -422,17 +423,20 @@ def from_spec(spec, record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | 
 
 def describe(network, record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None
              ) -> NetworkDescription:
-    """A :class:`NetworkDescription` of a NetworkSpec, a QuantizedNetwork or a description."""
+    """A :class:`NetworkDescription` of a description, a network that describes itself or a NetworkSpec.
+
+    A network that describes itself has a method ``brian_description(record)`` that returns
+    its :class:`NetworkDescription` (the Loihi-exact
+    :class:`~biolstm.loihi.fixed_point.QuantizedNetwork` does): this package needs to know
+    nothing else about it. Any other network is a NetworkSpec (:func:`from_spec`).
+    """
     if isinstance(network, NetworkDescription):
         if record:
             raise ValueError("record is part of a NetworkDescription; describe the network with it")
         return network
-    from biolstm.loihi.fixed_point import QuantizedNetwork
-
-    if isinstance(network, QuantizedNetwork):
-        from biolstm.loihi.emulate import loihi_description
-
-        return loihi_description(network, record)
+    describe_itself = getattr(network, "brian_description", None)
+    if describe_itself is not None:
+        return describe_itself(record)
     return from_spec(network, record)
 
 

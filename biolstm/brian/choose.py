@@ -127,8 +127,9 @@ def choose_backend(network: Any, n_steps: int, n_samples: int, *, mode: str = "f
 
     Parameters
     ----------
-    network : NetworkSpec
-        The float network (quantized for the Loihi chip in ``mode="loihi"``).
+    network : NetworkSpec or QuantizedNetwork
+        The network as it runs: in ``mode="loihi"`` the quantized one (whose compiled
+        program :func:`biolstm.brian.standalone.is_cached` looks up).
     n_steps : int
         Steps per sample (840 for sMNIST).
     n_samples : int

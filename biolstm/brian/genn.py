@@ -6,16 +6,18 @@ Python <= 3.11) and GeNN 4.x, which no registry ships. ``make genn``
 (Python 3.11, brian2 2.5.4, brian2genn 1.7.0) with GeNN 4.9.0 from ``GENN_PATH``, and
 leaves the main environment alone. This module is the main environment's side:
 
-1. :func:`describe_spec` (a float :class:`~biolstm.spec.NetworkSpec`) and
-   :func:`describe_quantized` (the Loihi-exact integer network of
-   :mod:`biolstm.brian.loihi_mode`) turn a network and a batch of input spikes into a
-   *description*: plain Brian2 objects (equations, code strings, arrays) that
-   :mod:`biolstm.brian.genn_runner` -- a script that imports only numpy and brian2 2.5 --
-   can build on any device;
+1. :func:`describe_spec` (a float :class:`~biolstm.spec.NetworkSpec`) turns a network
+   and a batch of input spikes into a *description*: plain Brian2 objects (equations,
+   code strings, arrays) that :mod:`biolstm.brian.genn_runner` -- a script that imports
+   only numpy and brian2 2.5 -- can build on any device. The Loihi-exact integer network
+   describes itself in :mod:`biolstm.loihi.emulate` (:func:`~biolstm.loihi.emulate.genn_description`)
+   from this module's pieces (:func:`fresh_line`, :func:`split_by_delay`,
+   :func:`input_arrays`, :func:`description_header`);
 2. :func:`run_description` writes it to ``.npz``, runs the runner in a subprocess (the
    GeNN environment's Python for ``device="genn"``, this one for ``cpp_standalone`` and
    ``numpy``) and reads the spikes and traces it writes back;
-3. :func:`run_spec` / :func:`run_quantized` return an :class:`~biolstm.activity.Activity`
+3. :func:`run_spec` (and for the Loihi-exact network
+   :func:`biolstm.loihi.emulate.run_genn`) return an :class:`~biolstm.activity.Activity`
    shaped like :func:`biolstm.brian.simulate`'s, so
    :func:`biolstm.brian.compare_activities` compares it with cpp_standalone.
 
@@ -25,7 +27,7 @@ input goes to a buffer that the neuron's update adds after the exact integrator,
 reset at each sample start and the gate that drops spikes emitted in an earlier sample
 test ``timestep(t, dt)``, and the batch starts one step late so that input spikes
 arrive in the step they are given. With integer-valued arithmetic (the Loihi mode) the
-result is identical to :func:`biolstm.brian.loihi_mode.simulate_quantized`; with float
+result is identical to :func:`biolstm.loihi.emulate.simulate_quantized`; with float
 weights GeNN sums a step's synaptic input before adding it to the membrane, biolstm adds
 weight after weight, so the last bits can differ (``results/genn/`` states how often
 that changes a spike or a prediction).
@@ -63,10 +65,15 @@ __all__ = [
     "environment_dir",
     "find_environment",
     "describe_spec",
-    "describe_quantized",
+    "fresh_line",
+    "input_arrays",
+    "split_by_delay",
+    "description_header",
     "run_description",
+    "backend_label",
+    "per_sample",
+    "spike_events",
     "run_spec",
-    "run_quantized",
     "runner_path",
 ]
 
@@ -151,7 +158,7 @@ def runner_path() -> Path:
 
 
 # ---------------------------------------------------------------------------------------
-# descriptions
+# descriptions (the pieces are public: biolstm.loihi.emulate.genn_description uses them too)
 # ---------------------------------------------------------------------------------------
 
 
@@ -172,11 +179,13 @@ def _position(n_steps: int) -> str:
     return genn_runner.sample_position(n_steps)
 
 
-def _fresh_line(n_steps: int) -> str:
+def fresh_line(n_steps: int) -> str:
+    """Code that sets ``biolstm_fresh`` to 1 in the first step of every sample, else 0
+    (a group's ``before_update`` resets its state with it)."""
     return f"biolstm_fresh = int({_position(n_steps)} == 0)"
 
 
-def _input_arrays(inputs: SpikeTrains, names: Sequence[str]) -> dict[str, np.ndarray]:
+def input_arrays(inputs: SpikeTrains, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Input events as generator indices and global generation steps (= sample*T + step)."""
     T = inputs.n_steps
     out = {}
@@ -187,10 +196,11 @@ def _input_arrays(inputs: SpikeTrains, names: Sequence[str]) -> dict[str, np.nda
     return out
 
 
-def _split_by_delay(name: str, source: str, target: str, target_var: str, unit: list[float],
-                    i: np.ndarray, j: np.ndarray, w: np.ndarray, steps: np.ndarray, from_input: bool,
-                    arrays: dict, synapses: list) -> None:
-    """One Synapses entry per delay value (brian2genn has no heterogeneous delays)."""
+def split_by_delay(name: str, source: str, target: str, target_var: str, unit: list[float],
+                   i: np.ndarray, j: np.ndarray, w: np.ndarray, steps: np.ndarray, from_input: bool,
+                   arrays: dict, synapses: list) -> None:
+    """One Synapses entry per delay value (brian2genn has no heterogeneous delays), added to
+    ``synapses`` (header entries) and ``arrays`` (``syn/<label>/i``, ``j``, ``w``)."""
     steps = np.asarray(steps, dtype=np.int64).reshape(-1)
     if steps.size == 1:
         steps = np.full(len(i), steps[0], dtype=np.int64)
@@ -205,8 +215,9 @@ def _split_by_delay(name: str, source: str, target: str, target_var: str, unit: 
                          "delay_steps": int(d), "lat": int(d) + (0 if from_input else 1), "unit": unit})
 
 
-def _header(dt: float, inputs: SpikeTrains, input_sizes: Mapping[str, int], groups: list,
-            synapses: list, what: str) -> dict[str, Any]:
+def description_header(dt: float, inputs: SpikeTrains, input_sizes: Mapping[str, int], groups: list,
+                       synapses: list, what: str) -> dict[str, Any]:
+    """The header of a description (``what``: ``"spec"``, ``"loihi"``) without its ``record``."""
     from biolstm.brian import genn_runner
 
     return {"format": genn_runner.FORMAT, "version": genn_runner.FORMAT_VERSION, "what": what,
@@ -247,7 +258,7 @@ def describe_spec(spec, inputs: SpikeTrains,
         post = spec.population(proj.post)
         unit = _exponents(Equations(post.neuron_model.equations)[post.neuron_model.membrane].dim)
         i, j, w, _ = proj.synapses()
-        _split_by_delay(proj.name, proj.pre, proj.post, "", unit, i, j, w,
+        split_by_delay(proj.name, proj.pre, proj.post, "", unit, i, j, w,
                         spec.delay_steps(proj), spec.is_input(proj.pre), arrays, synapses)
     for syn in synapses:  # one buffer per Synapses object: GeNN sums each one separately
         syn["target_var"] = f"{BUFFER}_{syn['name']}"
@@ -266,7 +277,7 @@ def describe_spec(spec, inputs: SpikeTrains,
         unit_expr = _unit_expr(eqs[model.membrane].dim)
         buffers = [syn["target_var"] for syn in synapses if syn["target"] == pop.name]
         namespace = {k: _entry(v) for k, v in kwargs["namespace"].items()}
-        before = [_fresh_line(T)]
+        before = [fresh_line(T)]
         initial = model.initial_values(params)
         for var, value in initial.items():
             namespace[f"biolstm_init_{var}"] = _entry(value)
@@ -296,8 +307,8 @@ def describe_spec(spec, inputs: SpikeTrains,
             arrays[f"group/{pop.name}/{b}"] = np.zeros(pop.size)
         if variables and neurons is not None:
             arrays[f"group/{pop.name}/record_neurons"] = np.asarray(neurons, dtype=np.int64)
-    arrays.update(_input_arrays(inputs, [g.name for g in spec.inputs]))
-    header = _header(dt, inputs, {g.name: g.size for g in spec.inputs}, groups, synapses, "spec")
+    arrays.update(input_arrays(inputs, [g.name for g in spec.inputs]))
+    header = description_header(dt, inputs, {g.name: g.size for g in spec.inputs}, groups, synapses, "spec")
     header["record"] = {k: [list(v), n] for k, (v, n) in record.items()}
     return header, arrays
 
@@ -306,77 +317,6 @@ def _unit_expr(dim) -> str:
     from biolstm.brian import genn_runner
 
     return genn_runner._unit_expr(_exponents(dim))
-
-
-def describe_quantized(qnet, inputs: SpikeTrains,
-                       record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None
-                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The runner's description of the Loihi-exact integer network (:mod:`biolstm.brian.loihi_mode`).
-
-    One group ``loihi_core`` holds every compartment with its profile constants, exactly
-    as :func:`~biolstm.brian.loihi_mode.build_loihi_network` builds it; synapses add to
-    ``qin``, and the update is: sample reset, ``q += qin``, then
-    :func:`~biolstm.brian.loihi_mode.core_update` (the same code). All values are
-    integers in float64, so every device computes the same numbers.
-    """
-    from biolstm.loihi import emulate as lm
-
-    lm.check_quantized(qnet)
-    lm._check_inputs(qnet, inputs)
-    record = {k: (list(v), [int(x) for x in n]) for k, (v, n) in dict(record or {}).items()}
-    for name, (variables, neurons) in record.items():
-        pop = qnet.population(name)
-        for var in variables:
-            lm._check_variable(pop, var, "record")
-    T = inputs.n_steps
-    profiles, slices = lm._profiles(qnet)
-    q_bits, uv_bits = lm.chip_state_bits(qnet.chip)
-    n = len(profiles["vth"])
-    before = [_fresh_line(T)]
-    before += [f"{var} = {var}*(1 - biolstm_fresh)" for var in lm.STATE if var != "v"]
-    before.append("v = v*(1 - biolstm_fresh) + v_init*biolstm_fresh")
-    before.append("q = q + qin\nqin = 0")
-    # record: the readout variable of its population plus requested traces, one monitor
-    rec_vars: list[str] = []
-    rec_neurons: list[int] = []
-    if qnet.readout is not None:
-        pop, var, _ = qnet.readout
-        rec_vars.append(var)
-        rec_neurons.extend(range(slices[pop].start, slices[pop].stop))
-    for name, (variables, neurons) in record.items():
-        rec_vars += [v for v in variables if v not in rec_vars]
-        rec_neurons += [slices[name].start + int(k) for k in neurons]
-    rec_neurons_arr = np.unique(np.asarray(rec_neurons, dtype=np.int64))
-    group = {
-        "name": "loihi_core", "size": int(n), "equations": lm.CORE_MODEL + "\nqin : 1",
-        "threshold": lm.CORE_THRESHOLD, "reset": lm.CORE_RESET, "namespace": {},
-        "before_update": "\n".join(before),
-        "after_update": lm.core_update(q_bits, uv_bits, 2**uv_bits - 1),
-        "initial": list(lm.STATE) + list(lm.PROFILE) + ["qin"], "record": rec_vars,
-        "monitor_spikes": any(p.spiking for p in qnet.populations),
-    }
-    arrays: dict[str, np.ndarray] = {f"group/loihi_core/{c}": np.asarray(v, float) for c, v in profiles.items()}
-    for var in lm.STATE:
-        arrays[f"group/loihi_core/{var}"] = np.zeros(n)
-    arrays["group/loihi_core/v"] = profiles["v_init"].astype(float)
-    arrays["group/loihi_core/qin"] = np.zeros(n)
-    if rec_vars:
-        arrays["group/loihi_core/record_neurons"] = rec_neurons_arr
-    synapses: list = []
-    zero = [0.0] * 7
-    for proj in qnet.projections:
-        from_input = proj.pre in qnet.inputs
-        pre = np.asarray(proj.pre_index, dtype=np.int64) + (0 if from_input else slices[proj.pre].start)
-        post = np.asarray(proj.post_index, dtype=np.int64) + slices[proj.post].start
-        w = lm.effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp).astype(float)
-        _split_by_delay(proj.name, proj.pre if from_input else "loihi_core", "loihi_core", "qin", zero,
-                        pre, post, w, np.asarray(proj.delay_steps, dtype=np.int64), from_input,
-                        arrays, synapses)
-    arrays.update(_input_arrays(inputs, list(qnet.inputs)))
-    header = _header(float(qnet.dt), inputs, {k: int(v) for k, v in qnet.inputs.items()}, [group],
-                     synapses, "loihi")
-    header["record"] = {k: [list(v), n_] for k, (v, n_) in record.items()}
-    return header, arrays
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,13 +387,20 @@ def run_description(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _per_sample(values: np.ndarray, S: int, T: int, offset: int) -> np.ndarray:
+def backend_label(device: str, use_gpu: bool) -> str:
+    """``Activity.backend`` of a run through the runner: ``genn (CPU)``, ``genn (GPU)``,
+    ``numpy (genn runner)``..."""
+    return "genn" + (" (GPU)" if use_gpu else " (CPU)") if device == "genn" else f"{device} (genn runner)"
+
+
+def per_sample(values: np.ndarray, S: int, T: int, offset: int) -> np.ndarray:
     """``[neurons, offset + S*T]`` -> ``[S, T, neurons]`` (drops the steps before sample 0)."""
     values = np.asarray(values)[:, offset:offset + S * T]
     return values.T.reshape(S, T, -1)
 
 
-def _events(i: np.ndarray, step: np.ndarray, T: int, offset: int) -> np.ndarray:
+def spike_events(i: np.ndarray, step: np.ndarray, T: int, offset: int) -> np.ndarray:
+    """Spikes of neurons ``i`` at global steps ``step`` as sorted ``(sample, step, neuron)`` rows."""
     keep = step >= offset
     g = step[keep] - offset
     ev = np.stack([g // T, g % T, i[keep]], axis=1).astype(np.int64) if keep.any() else np.zeros((0, 3), np.int64)
@@ -474,81 +421,20 @@ def run_spec(spec, inputs: SpikeTrains, *, device: str = "genn", use_gpu: bool =
     result, out = run_description(header, arrays, device=device, use_gpu=use_gpu,
                                   directory=directory, timeout=timeout)
     S, T, off = inputs.n_samples, inputs.n_steps, int(result["offset"])
-    spikes = {g["name"]: _events(out[f"spikes/{g['name']}/i"], out[f"spikes/{g['name']}/step"], T, off)
+    spikes = {g["name"]: spike_events(out[f"spikes/{g['name']}/i"], out[f"spikes/{g['name']}/step"], T, off)
               for g in header["groups"] if g["monitor_spikes"]}
     readout = None
     if spec.readout is not None:
-        readout = _per_sample(out[f"trace/{spec.readout.population}/{spec.readout.variable}"], S, T, off)
+        readout = per_sample(out[f"trace/{spec.readout.population}/{spec.readout.variable}"], S, T, off)
     traces, trace_neurons = {}, {}
     for pop, (variables, neurons) in header["record"].items():
         full = spec.readout is not None and spec.readout.population == pop
         for var in variables:
-            values = _per_sample(out[f"trace/{pop}/{var}"], S, T, off)
+            values = per_sample(out[f"trace/{pop}/{var}"], S, T, off)
             traces[f"{pop}.{var}"] = values[:, :, np.asarray(neurons, dtype=int)] if full else values
             trace_neurons[f"{pop}.{var}"] = np.asarray(neurons, dtype=int)
-    backend = "genn" + (" (GPU)" if use_gpu else " (CPU)") if device == "genn" else f"{device} (genn runner)"
     return Activity.from_spec(spec, inputs, spikes, readout=readout, traces=traces,
-                              trace_neurons=trace_neurons, backend=backend,
+                              trace_neurons=trace_neurons, backend=backend_label(device, use_gpu),
                               timings=dict(result["timings"]),
                               metadata={"versions": result["versions"], "runner": "genn_runner",
                                         "device": device, "use_gpu": use_gpu})
-
-
-def run_quantized(qnet, inputs: SpikeTrains, *, device: str = "genn", use_gpu: bool = False,
-                  record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
-                  directory: str | os.PathLike | None = None, timeout: float | None = None) -> Activity:
-    """Emulate a QuantizedNetwork (Loihi-exact integers) through the runner.
-
-    Returns an Activity like :func:`biolstm.brian.loihi_mode.simulate_quantized`'s:
-    spikes per spiking population, integer readout and traces (Loihi units).
-    """
-    from biolstm.loihi import emulate as lm
-
-    header, arrays = describe_quantized(qnet, inputs, record)
-    result, out = run_description(header, arrays, device=device, use_gpu=use_gpu,
-                                  directory=directory, timeout=timeout)
-    S, T, off = inputs.n_samples, inputs.n_steps, int(result["offset"])
-    _, slices = lm._profiles(qnet)
-    spikes = {}
-    if "spikes/loihi_core/i" in out:
-        i, step = out["spikes/loihi_core/i"], out["spikes/loihi_core/step"]
-        for pop in qnet.populations:
-            if not pop.spiking:
-                continue
-            sl = slices[pop.name]
-            keep = (i >= sl.start) & (i < sl.stop)
-            spikes[pop.name] = _events(i[keep] - sl.start, step[keep], T, off)
-    rec_neurons = arrays.get("group/loihi_core/record_neurons")
-
-    def columns(var: str, neurons: np.ndarray) -> np.ndarray:
-        values = _per_sample(out[f"trace/loihi_core/{var}"], S, T, off)
-        pos = np.searchsorted(rec_neurons, neurons)
-        return np.rint(values[:, :, pos]).astype(np.int64)
-
-    readout = None
-    if qnet.readout is not None:
-        pop, var, _ = qnet.readout
-        sl = slices[pop]
-        readout = columns(var, np.arange(sl.start, sl.stop))
-    traces, trace_neurons = {}, {}
-    for name, (variables, neurons) in header["record"].items():
-        idx = np.asarray(neurons, dtype=np.int64)
-        for var in variables:
-            traces[f"{name}.{var}"] = columns(var, slices[name].start + idx)
-            trace_neurons[f"{name}.{var}"] = idx
-    return Activity(
-        dt=float(qnet.dt), n_samples=S, n_steps=T,
-        population_sizes={p.name: int(p.size) for p in qnet.populations},
-        spikes=spikes,
-        input_counts={name: inputs.counts_per_step(name) for name in inputs.sizes},
-        readout=readout,
-        readout_population=qnet.readout[0] if qnet.readout else None,
-        readout_variable=qnet.readout[1] if qnet.readout else None,
-        readout_at=qnet.readout[2] if qnet.readout else "last",
-        traces=traces, trace_neurons=trace_neurons,
-        backend=("genn" + (" (GPU)" if use_gpu else " (CPU)")) if device == "genn" else f"{device} (genn runner)",
-        timings=dict(result["timings"]),
-        metadata={"units": "loihi", "mode": "loihi", "chip": qnet.chip,
-                  "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
-                  "versions": result["versions"], "runner": "genn_runner", "device": device},
-    )

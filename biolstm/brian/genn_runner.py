@@ -9,7 +9,7 @@ and is started by :mod:`biolstm.brian.genn` in a subprocess::
     .venv-genn/bin/python biolstm/brian/genn_runner.py --self-test      # what make genn runs
 
 The description (``NETWORK.npz``, written by :func:`biolstm.brian.genn.describe_spec` or
-:func:`~biolstm.brian.genn.describe_quantized`) names plain Brian2 objects: neuron groups
+:func:`biolstm.loihi.emulate.genn_description`) names plain Brian2 objects: neuron groups
 (equations, threshold, reset, the code run around the exact integrator each step),
 spike-generator inputs, synapses that add ``w`` to one variable of their target, and
 what to record. The result (``RESULT.npz``) holds the spikes as ``(neuron, global step)``,

@@ -301,7 +301,8 @@ def run_description(desc: NetworkDescription, inputs: SpikeTrains, backend: str 
 
             raise BackendUnavailableError(
                 "backend 'genn' runs in its own environment (.venv-genn, brian2 2.5.4), not in this "
-                "Python: use biolstm.brian.genn.run_spec(spec, inputs) or run_quantized(qnet, inputs)")
+                "Python: use biolstm.brian.genn.run_spec(spec, inputs) or "
+                "biolstm.loihi.emulate.run_genn(qnet, inputs)")
         from biolstm.brian import standalone
 
         R, K = standalone.simulate_layout(backend, inputs.n_samples, desc.integer_units)

@@ -863,15 +863,16 @@ def clear_cache(older_than_days: float | None = None, *, root: str | os.PathLike
 
 
 def is_cached(network: Any, n_steps: int, backend: str = "cpp_standalone", *,
-              n_samples: int = 1, mode: str = "float", chip: str = "loihi1",
+              n_samples: int = 1, mode: str = "float",
               record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None) -> bool:
     """True if simulating ``network`` would reuse a compiled program (no code generation).
 
     Parameters
     ----------
-    network : NetworkSpec or QuantizedNetwork
-        A float network (``mode="float"``) or, for ``mode="loihi"``, a QuantizedNetwork
-        or a NetworkSpec that is quantized for ``chip`` first.
+    network : NetworkSpec, QuantizedNetwork or NetworkDescription
+        The network as it runs (:func:`biolstm.brian.build.describe`): for
+        ``mode="loihi"`` the Loihi-exact one, a QuantizedNetwork (quantize a NetworkSpec
+        first, :func:`biolstm.loihi.quantize.quantize`).
     n_steps : int
         Steps per sample.
     backend : str
@@ -882,27 +883,27 @@ def is_cached(network: Any, n_steps: int, backend: str = "cpp_standalone", *,
     mode : {"float", "loihi"}
         :func:`biolstm.brian.simulate` or the Loihi-exact emulation
         (:func:`biolstm.loihi.emulate.simulate_quantized`).
-    chip : str
-        Chip for quantizing a NetworkSpec in ``mode="loihi"``.
     record : mapping, optional
         Extra traces the job records (part of the program).
 
     Returns
     -------
     bool
+
+    Raises
+    ------
+    ValueError
+        For an unknown mode, or ``mode="loihi"`` with a network that does not run in
+        integer Loihi units (a float NetworkSpec).
     """
     if backend not in _STANDALONE:
         return False
-    if mode == "loihi":
-        from biolstm.loihi.fixed_point import QuantizedNetwork
-
-        if not isinstance(network, QuantizedNetwork):
-            from biolstm.loihi.quantize import quantize
-
-            network = quantize(network, chip=chip)
-    elif mode != "float":
+    if mode not in ("float", "loihi"):
         raise ValueError(f"is_cached: mode = {mode!r} must be 'float' or 'loihi'")
     desc = describe(network, record)
+    if mode == "loihi" and not desc.integer_units:
+        raise ValueError("is_cached: mode = 'loihi' needs the Loihi-exact network; quantize the "
+                         "NetworkSpec first (biolstm.loihi.quantize.quantize)")
     replicas, slots = simulate_layout(backend, n_samples, desc.integer_units)
     net = CompiledNetwork(desc, int(n_steps), backend=backend, replicas=replicas, slots=slots,
                           strict_float=False)

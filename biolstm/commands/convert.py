@@ -20,6 +20,7 @@ import argparse
 from pathlib import Path
 
 from biolstm.errors import BiolstmError
+from biolstm.fileio import existing_path
 
 __all__ = ["add_arguments", "run", "ConvertError", "convert"]
 
@@ -68,9 +69,7 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False, n_regu
     from biolstm.spec import NetworkSpec
 
     src, dst = Path(src), Path(dst)
-    if not src.exists():
-        raise ConvertError(f"IN {src} does not exist; give a NetworkSpec .npz, a .nir file or an "
-                           f"LSNN weight folder")
+    existing_path(src, ConvertError, "IN", "a NetworkSpec .npz, a .nir file or an LSNN weight folder")
     fin, fout = _format_of(src, "IN"), _format_of(dst, "OUT")
     if fin == "lsnn" and not src.is_dir():
         raise ConvertError(f"IN {src} is not a folder")

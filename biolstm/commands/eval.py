@@ -120,7 +120,12 @@ def resolve_backend(backend: str, spec, n_samples: int, mode: str = "float", *, 
 
     if backend != AUTO:
         return backend, None
-    chosen, reason = choose_backend(spec, smnist.N_STEPS, n_samples, mode=mode, record=record,
+    network = spec
+    if mode == "loihi":  # --mode loihi runs the quantized network: look for its compiled program
+        from biolstm.loihi.quantize import quantize
+
+        network = quantize(spec)
+    chosen, reason = choose_backend(network, smnist.N_STEPS, n_samples, mode=mode, record=record,
                                     candidates=candidates)
     print(f"backend auto -> {reason}", file=sys.stderr, flush=True)
     return chosen, reason

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from biolstm.errors import BiolstmError
+from biolstm.fileio import existing_path
 
 __all__ = ["ChipError", "Chip", "EnergyModel", "load_chip", "available_chips", "CHIP_DIR"]
 
@@ -227,9 +228,7 @@ def load_chip(chip: "str | os.PathLike | Chip") -> Chip:
     text = os.fspath(chip)
     candidate = Path(text)
     if candidate.suffix == ".json" or os.sep in text:
-        if not candidate.exists():
-            raise ChipError(f"chip file {candidate} does not exist")
-        path = candidate.resolve()
+        path = existing_path(candidate, ChipError, "chip file").resolve()
     else:
         path = CHIP_DIR / f"{text}.json"
         if not path.exists():

@@ -16,7 +16,12 @@ executes, exactly like a float network: samples laid end to end in time (on
 every compartment reset at each sample start (the paper's SNIP resets the whole core
 between samples: everything to 0, the soma voltage to the quantizer's ``v_init``) and
 synapses drop spikes emitted in an earlier sample. ``batch_size`` splits a long
-evaluation on ``numpy``/``cython`` into several runs (same results).
+evaluation on ``numpy``/``cython`` into several runs (same results). A QuantizedNetwork
+gives the builder this description itself (its ``brian_description`` method, which
+:func:`biolstm.brian.build.describe` calls), so every entry point of :mod:`biolstm.brian`
+takes it without knowing about Loihi. :func:`genn_description` and :func:`run_genn` run
+the same update through brian2genn (the runner of :mod:`biolstm.brian.genn`), and
+:func:`loihi_activity` is the Activity of every Loihi-exact run outside Brian2's runner.
 
 One step, per compartment (nengo-loihi's bit-exact emulator); ``decay(x, d)`` keeps
 ``sign(x) * floor(|x| * (4096 - d) / 4096)``, i.e. the magnitude is truncated toward
@@ -61,6 +66,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from biolstm.activity import Activity
+from biolstm.brian import genn
 from biolstm.brian.backends import STANDALONE_BACKENDS
 from biolstm.brian.build import GroupDescription, Member, NetworkDescription, ProjectionDescription
 from biolstm.brian.run import concatenate_activities, run_description
@@ -97,6 +103,9 @@ __all__ = [
     "build_loihi_network",
     "simulate_quantized",
     "simulate_loihi",
+    "loihi_activity",
+    "genn_description",
+    "run_genn",
     "STATE_VARIABLES",
     "core_update",
     "chip_state_bits",
@@ -381,6 +390,38 @@ def _check_record(qnet: QuantizedNetwork, record) -> dict[str, tuple[list[str], 
     return record
 
 
+def _units(qnet: QuantizedNetwork) -> dict[str, Any]:
+    """The metadata every Loihi-exact result carries: integer Loihi units and their scale."""
+    return {"units": "loihi", "mode": "loihi", "chip": qnet.chip,
+            "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations}}
+
+
+def loihi_activity(qnet: QuantizedNetwork, inputs: SpikeTrains, spikes: dict[str, np.ndarray], *,
+                   metadata: Mapping[str, Any] | None = None, **fields: Any) -> Activity:
+    """An Activity of ``qnet`` run on ``inputs``, in integer Loihi units (like
+    :meth:`biolstm.activity.Activity.from_spec` for a float network).
+
+    Derives ``dt``, ``n_samples``, ``n_steps``, ``population_sizes``, ``input_counts``
+    and the readout description from ``qnet`` and ``inputs``; ``metadata`` has
+    ``units="loihi"``, ``mode``, ``chip`` and ``volt_per_unit`` per population, then the
+    entries of ``metadata``; ``fields`` give the rest (``readout``, ``traces``,
+    ``trace_neurons``, ``backend``, ``timings``). The emulators outside Brian2's runner
+    (:func:`run_genn`, :func:`biolstm.loihi.numpy_emulate.simulate_quantized_numpy`) use it.
+    """
+    readout = qnet.readout
+    return Activity(
+        dt=float(qnet.dt), n_samples=inputs.n_samples, n_steps=inputs.n_steps,
+        population_sizes={p.name: int(p.size) for p in qnet.populations},
+        spikes=spikes,
+        input_counts={name: inputs.counts_per_step(name) for name in inputs.sizes},
+        readout_population=readout[0] if readout else None,
+        readout_variable=readout[1] if readout else None,
+        readout_at=readout[2] if readout else "last",
+        metadata={**_units(qnet), **dict(metadata or {})},
+        **fields,
+    )
+
+
 def loihi_description(
     qnet: QuantizedNetwork,
     record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
@@ -437,10 +478,7 @@ def loihi_description(
             i=pre[order], j=post[order], w=w[order], delay_steps=steps[order], target="q", unit="1",
             gate="", from_input=from_input))
     metadata = {
-        "units": "loihi",
-        "mode": "loihi",
-        "chip": qnet.chip,
-        "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations},
+        **_units(qnet),
         "conventions": dict(qnet.conventions),
         # values the quantizer clamped (quantize(..., strict=False)): the emulation runs the clamped ones
         "quantizer_violations": [str(v) for v in getattr(qnet, "violations", [])],
@@ -565,23 +603,11 @@ def simulate_loihi(
 ) -> Activity:
     """Quantize a NetworkSpec for Loihi (unless given a QuantizedNetwork) and emulate it.
 
-    Parameters
-    ----------
-    spec_or_qnet : NetworkSpec or QuantizedNetwork
-    inputs : SpikeTrains
-    backend : {"numpy", "cython", "cpp_standalone"}
-    chip : str
-        Passed to :func:`biolstm.loihi.quantize.quantize`.
-    record, progress, directory, batch_size
-        As in :func:`simulate_quantized`.
-    **quantize_settings
-        Passed to the quantizer.
-
-    Returns
-    -------
-    Activity
-        As :func:`simulate_quantized`; ``metadata["quantized_network"]`` is the
-        QuantizedNetwork that ran.
+    ``spec_or_qnet`` is a NetworkSpec, which :func:`biolstm.loihi.quantize.quantize` quantizes
+    for ``chip`` with ``**quantize_settings``, or a QuantizedNetwork (quantizer settings
+    given with one raise TypeError). The other arguments and the result are those of
+    :func:`simulate_quantized` (one list of parameters, documented there); the Activity's
+    ``metadata["quantized_network"]`` is the QuantizedNetwork that ran.
     """
     if isinstance(spec_or_qnet, QuantizedNetwork):
         if quantize_settings:
@@ -599,3 +625,124 @@ def simulate_loihi(
                                   directory=directory, batch_size=batch_size)
     activity.metadata["quantized_network"] = qnet
     return activity
+
+
+# --------------------------------------------------------------------------------------
+# The same network through brian2genn and GeNN (the runner of biolstm.brian.genn).
+# --------------------------------------------------------------------------------------
+
+
+def genn_description(qnet: QuantizedNetwork, inputs: SpikeTrains,
+                     record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None
+                     ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The GeNN runner's description (:mod:`biolstm.brian.genn`) of the Loihi-exact network.
+
+    One group ``loihi_core`` holds every compartment with its profile constants, exactly
+    as :func:`build_loihi_network` builds it; synapses add to ``qin``, and the update is:
+    sample reset, ``q += qin``, then :func:`core_update` (the same code). All values are
+    integers in float64, so every device computes the same numbers.
+    """
+    check_quantized(qnet)
+    _check_inputs(qnet, inputs)
+    record = {k: (list(v), [int(x) for x in n]) for k, (v, n) in dict(record or {}).items()}
+    for name, (variables, neurons) in record.items():
+        pop = qnet.population(name)
+        for var in variables:
+            _check_variable(pop, var, "record")
+    T = inputs.n_steps
+    profiles, slices = _profiles(qnet)
+    q_bits, uv_bits = chip_state_bits(qnet.chip)
+    n = len(profiles["vth"])
+    before = [genn.fresh_line(T)]
+    before += [f"{var} = {var}*(1 - biolstm_fresh)" for var in STATE if var != "v"]
+    before.append("v = v*(1 - biolstm_fresh) + v_init*biolstm_fresh")
+    before.append("q = q + qin\nqin = 0")
+    # record: the readout variable of its population plus requested traces, one monitor
+    rec_vars: list[str] = []
+    rec_neurons: list[int] = []
+    if qnet.readout is not None:
+        pop, var, _ = qnet.readout
+        rec_vars.append(var)
+        rec_neurons.extend(range(slices[pop].start, slices[pop].stop))
+    for name, (variables, neurons) in record.items():
+        rec_vars += [v for v in variables if v not in rec_vars]
+        rec_neurons += [slices[name].start + int(k) for k in neurons]
+    rec_neurons_arr = np.unique(np.asarray(rec_neurons, dtype=np.int64))
+    group = {
+        "name": "loihi_core", "size": int(n), "equations": CORE_MODEL + "\nqin : 1",
+        "threshold": CORE_THRESHOLD, "reset": CORE_RESET, "namespace": {},
+        "before_update": "\n".join(before),
+        "after_update": core_update(q_bits, uv_bits, 2**uv_bits - 1),
+        "initial": list(STATE) + list(PROFILE) + ["qin"], "record": rec_vars,
+        "monitor_spikes": any(p.spiking for p in qnet.populations),
+    }
+    arrays: dict[str, np.ndarray] = {f"group/loihi_core/{c}": np.asarray(v, float) for c, v in profiles.items()}
+    for var in STATE:
+        arrays[f"group/loihi_core/{var}"] = np.zeros(n)
+    arrays["group/loihi_core/v"] = profiles["v_init"].astype(float)
+    arrays["group/loihi_core/qin"] = np.zeros(n)
+    if rec_vars:
+        arrays["group/loihi_core/record_neurons"] = rec_neurons_arr
+    synapses: list = []
+    zero = [0.0] * 7
+    for proj in qnet.projections:
+        from_input = proj.pre in qnet.inputs
+        pre = np.asarray(proj.pre_index, dtype=np.int64) + (0 if from_input else slices[proj.pre].start)
+        post = np.asarray(proj.post_index, dtype=np.int64) + slices[proj.post].start
+        w = effective_weight(np.asarray(proj.weight_mant).astype(np.int64), proj.weight_exp).astype(float)
+        genn.split_by_delay(proj.name, proj.pre if from_input else "loihi_core", "loihi_core", "qin", zero,
+                            pre, post, w, np.asarray(proj.delay_steps, dtype=np.int64), from_input,
+                            arrays, synapses)
+    arrays.update(genn.input_arrays(inputs, list(qnet.inputs)))
+    header = genn.description_header(float(qnet.dt), inputs, {k: int(v) for k, v in qnet.inputs.items()},
+                                     [group], synapses, "loihi")
+    header["record"] = {k: [list(v), n_] for k, (v, n_) in record.items()}
+    return header, arrays
+
+
+def run_genn(qnet: QuantizedNetwork, inputs: SpikeTrains, *, device: str = "genn", use_gpu: bool = False,
+             record: Mapping[str, tuple[Sequence[str], Sequence[int]]] | None = None,
+             directory: str | None = None, timeout: float | None = None) -> Activity:
+    """Emulate a QuantizedNetwork through the GeNN runner (:func:`biolstm.brian.genn.run_description`).
+
+    ``device``, ``use_gpu``, ``directory`` and ``timeout`` are the runner's
+    (:func:`biolstm.brian.genn.run_description`; ``device="numpy"`` runs the same
+    description on this environment's Brian2). Returns an Activity like
+    :func:`simulate_quantized`'s: spikes per spiking population, integer readout and
+    traces (Loihi units); ``metadata`` adds the runner's ``versions`` and the ``device``.
+    """
+    header, arrays = genn_description(qnet, inputs, record)
+    result, out = genn.run_description(header, arrays, device=device, use_gpu=use_gpu,
+                                       directory=directory, timeout=timeout)
+    S, T, off = inputs.n_samples, inputs.n_steps, int(result["offset"])
+    _, slices = _profiles(qnet)
+    spikes = {}
+    if "spikes/loihi_core/i" in out:
+        i, step = out["spikes/loihi_core/i"], out["spikes/loihi_core/step"]
+        for pop in qnet.populations:
+            if not pop.spiking:
+                continue
+            sl = slices[pop.name]
+            keep = (i >= sl.start) & (i < sl.stop)
+            spikes[pop.name] = genn.spike_events(i[keep] - sl.start, step[keep], T, off)
+    rec_neurons = arrays.get("group/loihi_core/record_neurons")
+
+    def columns(var: str, neurons: np.ndarray) -> np.ndarray:
+        values = genn.per_sample(out[f"trace/loihi_core/{var}"], S, T, off)
+        pos = np.searchsorted(rec_neurons, neurons)
+        return np.rint(values[:, :, pos]).astype(np.int64)
+
+    readout = None
+    if qnet.readout is not None:
+        pop, var, _ = qnet.readout
+        sl = slices[pop]
+        readout = columns(var, np.arange(sl.start, sl.stop))
+    traces, trace_neurons = {}, {}
+    for name, (variables, neurons) in header["record"].items():
+        idx = np.asarray(neurons, dtype=np.int64)
+        for var in variables:
+            traces[f"{name}.{var}"] = columns(var, slices[name].start + idx)
+            trace_neurons[f"{name}.{var}"] = idx
+    return loihi_activity(qnet, inputs, spikes, readout=readout, traces=traces, trace_neurons=trace_neurons,
+                          backend=genn.backend_label(device, use_gpu), timings=dict(result["timings"]),
+                          metadata={"versions": result["versions"], "runner": "genn_runner", "device": device})

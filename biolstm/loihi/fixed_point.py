@@ -327,6 +327,18 @@ class QuantizedNetwork(NamedNetwork):
     # population(name), projection(name) (KeyError naming the others), n_neurons, n_synapses
     _missing = KeyError
 
+    def brian_description(self, record=None):
+        """This network as the Brian2 builder's description: the Loihi-exact integer emulation
+        (:func:`biolstm.loihi.emulate.loihi_description`).
+
+        :func:`biolstm.brian.build.describe` calls it, so every Brian2 entry point
+        (:func:`biolstm.brian.evaluate`, :class:`~biolstm.brian.CompiledNetwork`,
+        :func:`~biolstm.brian.is_cached`) takes a QuantizedNetwork like a NetworkSpec.
+        """
+        from biolstm.loihi.emulate import loihi_description
+
+        return loihi_description(self, record)
+
     def parameters_table(self):
         """pandas DataFrame: one row per population with its integer parameters and errors."""
         import pandas as pd

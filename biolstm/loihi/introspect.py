@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 
 from biolstm.errors import BiolstmError
+from biolstm.fileio import existing_path
 
 __all__ = ["IntrospectionError", "read_brian_file", "check_brian_file", "TIMEOUT_S", "PROGRESS_PREFIX"]
 
@@ -128,9 +129,7 @@ def read_brian_file(path: str | os.PathLike, *, weight_var: str | None = None, d
         With the script's error message, the time limit and the phase, or "no NeuronGroup
         found".
     """
-    path = Path(path).resolve()
-    if not path.exists():
-        raise IntrospectionError(f"{path} does not exist")
+    path = existing_path(Path(path).resolve(), IntrospectionError, "Brian2 script")
     if path.suffix != ".py":
         raise IntrospectionError(f"{path} is not a Python file (.py)")
     if not timeout > 0:

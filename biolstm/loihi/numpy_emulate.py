@@ -3,7 +3,7 @@
 :func:`simulate_quantized_numpy` computes, for a
 :class:`~biolstm.loihi.fixed_point.QuantizedNetwork`, what
 :func:`biolstm.loihi.emulate.simulate_quantized` computes on a Brian2 backend -- the same
-integers, spike for spike (``tests/test_numpy_emulate.py``; ``benchmarks/throughput.py``
+integers, spike for spike (``tests/loihi/test_numpy_emulate.py``; ``benchmarks/throughput.py``
 checks it on the bundled sMNIST network and 1,000 test digits) -- without Brian2: every
 sample of a chunk is one row of ``[samples, neurons]`` int64 state arrays and one step is
 a few dozen whole-array numpy operations. It serves as an independent reference of the
@@ -37,7 +37,14 @@ import scipy.sparse
 
 from biolstm.activity import Activity
 from biolstm.encoding import SpikeTrains
-from biolstm.loihi.emulate import LoihiModeError, _check_inputs, _check_variable, check_quantized, chip_state_bits
+from biolstm.loihi.emulate import (
+    LoihiModeError,
+    _check_inputs,
+    _check_variable,
+    check_quantized,
+    chip_state_bits,
+    loihi_activity,
+)
 from biolstm.loihi.fixed_point import DECAY_ONE, QuantizedNetwork, decay_int, effective_weight, saturate, wrap_signed
 
 __all__ = ["simulate_quantized_numpy"]
@@ -240,22 +247,10 @@ def simulate_quantized_numpy(
             events[pop.name].append(ev)
     spikes = {name: np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
               for name, parts in events.items()}
-    return Activity(
-        dt=float(qnet.dt), n_samples=S, n_steps=T,
-        population_sizes={p.name: int(p.size) for p in qnet.populations},
-        spikes=spikes,
-        input_counts={name: inputs.counts_per_step(name) for name in inputs.sizes},
-        readout=readout,
-        readout_population=qnet.readout[0] if qnet.readout else None,
-        readout_variable=qnet.readout[1] if qnet.readout else None,
-        readout_at=qnet.readout[2] if qnet.readout else "last",
-        traces=traces,
+    return loihi_activity(
+        qnet, inputs, spikes, readout=readout, traces=traces,
         trace_neurons={f"{p}.{v}": n for p, (vs, n) in record.items() for v in vs},
-        backend="numpy_integer",
-        timings={"run_s": time.perf_counter() - t_start},
-        metadata={"units": "loihi", "mode": "loihi", "chip": qnet.chip,
-                  "volt_per_unit": {p.name: float(p.volt_per_unit) for p in qnet.populations}},
-    )
+        backend="numpy_integer", timings={"run_s": time.perf_counter() - t_start})
 
 
 def _aux_state(var: str, a: np.ndarray, ua: np.ndarray, aux_cols: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -51,6 +51,10 @@ def lsnn_network(
         Leaky readout units (0: no readout population).
     density : float
         Fraction of non-zero input and recurrent weights, in (0, 1].
+    seed : int
+        Seeds the initial weights and masks.
+    input_gain, recurrent_gain : float
+        Scale of the initial Gaussian weights, ``gain * v_th / sqrt(fan_in * density)``.
     params : dict, optional
         ``{population: {param: Quantity}}`` overrides of the neuron defaults.
     """

@@ -58,6 +58,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from biolstm.errors import BiolstmError
+from biolstm.fileio import existing_path
 
 logger = logging.getLogger(__name__)
 
@@ -482,11 +483,8 @@ def load_mnist(path: str | Path, part: str = "test") -> Dataset:
     """
     if part not in ("train", "test"):
         raise ValueError(f"part={part!r} must be 'train' or 'test'")
-    path = Path(path)
-    if not path.exists():
-        raise MNISTFileError(
-            f"MNIST path {path} does not exist; give a folder with the IDX files, a .npz or "
-            f"mnist.pkl.gz")
+    path = existing_path(path, MNISTFileError, "MNIST path",
+                         "a folder with the IDX files, a .npz or mnist.pkl.gz")
     if path.is_dir():
         images, labels = _find_idx(path, part)
         x, y = _read_idx(images, 3), _read_idx(labels, 1)
@@ -621,17 +619,8 @@ def official_test_subset(n: int | None, path: str | Path | None = None, seed: in
 # --------------------------------------------------------------------------------------
 
 
-def smnist_network(
-    n_regular: int = 140,
-    n_adaptive: int = 100,
-    adaptive_model: str = "ahp",
-    *,
-    density: float = 1.0,
-    seed: int = 0,
-    input_gain: float = 1.0,
-    recurrent_gain: float = 1.0,
-    params: dict | None = None,
-):
+def smnist_network(n_regular: int = 140, n_adaptive: int = 100, adaptive_model: str = "ahp",
+                   **options):
     """The sMNIST network as a :class:`~biolstm.spec.NetworkSpec` with random initial weights.
 
     Populations ``reg`` (``lif``), ``ada`` (``adaptive_model``: ``"ahp"`` by default,
@@ -640,20 +629,13 @@ def smnist_network(
     all four recurrent blocks (no self-connections), reg/ada -> out. Readout: ``out.v``
     at the last step.
 
-    Parameters
-    ----------
-    density : float
-        Fraction of non-zero input and recurrent weights (a fixed random mask; the
-        paper's DEEP R network has about 20 %). Readout weights are dense.
-    input_gain, recurrent_gain : float
-        Scale of the initial Gaussian weights, ``gain * v_th / sqrt(fan_in)``.
-    params : dict, optional
-        ``{population: {param: Quantity}}`` overrides of the neuron defaults.
+    ``options``: ``density`` (the paper's DEEP R network has about 20 %), ``seed``,
+    ``input_gain``, ``recurrent_gain`` and ``params`` of
+    :func:`biolstm.tasks.lsnn.lsnn_network`, which builds it.
     """
     from biolstm.tasks.lsnn import lsnn_network
 
     return lsnn_network(
         N_CHANNELS, n_regular, n_adaptive, adaptive_model, n_outputs=10, input_name=INPUT_NAME,
-        density=density, seed=seed, input_gain=input_gain, recurrent_gain=recurrent_gain,
-        params=params, metadata={"task": "smnist", "encoding": "threshold-crossing, 80 channels, "
-                                 "840 steps (Rao et al. 2022, Methods)"})
+        metadata={"task": "smnist", "encoding": "threshold-crossing, 80 channels, "
+                  "840 steps (Rao et al. 2022, Methods)"}, **options)

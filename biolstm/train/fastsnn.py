@@ -53,8 +53,8 @@ the backward pass (not the state).
 
 It needs a C++ compiler (torch builds it once with ``torch.utils.cpp_extension`` and
 caches it under :func:`build_name`). Where that fails, :func:`available` is False and
-training uses the Python path, which gives the same numbers (``tests/test_fastsnn.py``
-and ``tests/test_smnist_train.py`` check both). Supported: up to two state variables per
+training uses the Python path, which gives the same numbers (``tests/train/test_fastsnn.py``
+and ``tests/train/test_smnist_train.py`` check both). Supported: up to two state variables per
 neuron, the membrane first, no blocked refractory steps.
 """
 

@@ -2,7 +2,7 @@
 summarise), shared by the commands, the result scripts and the studies.
 
 Direction of imports (bottom first; a package imports only from its own tier and the
-tiers below, checked by ``tests/test_layering.py``): ``errors, activity, fileio, neurons,
+tiers below, checked by ``tests/project/test_layering.py``): ``errors, activity, fileio, neurons,
 spec, encoding`` <- ``loihi, brian`` <- ``tasks, examples`` <- ``train`` <- ``convert`` <-
 ``workflows`` <- ``studies`` <- ``commands`` <- ``cli``.
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from biolstm.errors import BiolstmError
+from biolstm.fileio import existing_path
 from biolstm.tasks import smnist
 
 __all__ = [
@@ -73,11 +74,8 @@ def load_weights(path: str | Path | None, n_regular: int = 140):
 
     if path is None:
         return NetworkSpec.load(bundled_network_path())
-    path = Path(path)
-    if not path.exists():
-        raise EvalError(
-            f"weights {path} do not exist; give a NetworkSpec .npz, a folder with w_in.npy/"
-            f"w_rec.npy/w_out.npy, or a .nir file")
+    path = existing_path(path, EvalError, "weights file or folder",
+                         "a NetworkSpec .npz, a folder with w_in.npy/w_rec.npy/w_out.npy, or a .nir file")
     if path.is_dir():
         from biolstm.convert.lsnn import import_lsnn
 

@@ -32,7 +32,7 @@ from biolstm.studies import (
 )
 from biolstm.studies.metrics import isi_statistics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = """\
 name = "fi_small"

@@ -281,7 +281,7 @@ def test_babi_results_script_quick(runs, tmp_path):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "babi_results.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "babi_results.py"
     spec = importlib.util.spec_from_file_location("babi_results", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -1,4 +1,4 @@
-"""Importers into NetworkSpec: LSNN/Loihi-style integer files (NIR graphs: tests/test_nir.py)."""
+"""Importers into NetworkSpec: LSNN/Loihi-style integer files (NIR graphs: tests/convert/test_nir.py)."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""The genn backend (biolstm.brian.genn, biolstm/brian/genn_runner.py, make genn).
+"""The genn backend (biolstm.brian.genn, biolstm/brian/genn_runner.py, make genn; the Loihi-exact
+network through it: biolstm.loihi.emulate.run_genn).
 
 The description and the runner are checked here on Brian2's numpy target against
 biolstm's own runners (fast, no GeNN needed). The tests marked ``genn`` build the same
@@ -24,7 +25,7 @@ from biolstm.loihi.fixed_point import QuantizedNetwork
 
 from biolstm.examples import loihi_ahp as ahp, loihi_lif as lif, loihi_projection as projection, loihi_readout as readout
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV, WHY = genn.find_environment()
 needs_genn = pytest.mark.skipif(ENV is None, reason=f"no GeNN environment ({WHY}); run 'make genn'")
 
@@ -71,12 +72,12 @@ def _loihi_network():
 
 
 def test_description_matches_the_loihi_mode_exactly_on_numpy():
-    from biolstm.brian.loihi_mode import simulate_quantized
+    from biolstm.loihi.emulate import run_genn, simulate_quantized
 
     qnet, trains = _loihi_network()
     record = {"ada": (["v", "a"], [0, 3, 7])}
     ref = simulate_quantized(qnet, trains, "numpy", progress=False, record=record)
-    got = genn.run_quantized(qnet, trains, device="numpy", record=record)
+    got = run_genn(qnet, trains, device="numpy", record=record)
     cmp = compare_activities(ref, got)
     assert cmp["identical"], cmp
     assert cmp["spikes_reference"] > 100 and ref.spikes["reg"][:, 1].min() == 0
@@ -163,11 +164,11 @@ def test_make_genn_without_the_archive_says_what_to_download(tmp_path):
 @needs_genn
 @pytest.mark.slow
 def test_genn_runs_the_loihi_network_identically_to_the_loihi_mode():
-    from biolstm.brian.loihi_mode import simulate_quantized
+    from biolstm.loihi.emulate import run_genn, simulate_quantized
 
     qnet, trains = _loihi_network()
     ref = simulate_quantized(qnet, trains, "numpy", progress=False)
-    got = genn.run_quantized(qnet, trains, device="genn")
+    got = run_genn(qnet, trains, device="genn")
     assert got.metadata["versions"]["brian2genn"] == "1.7.0"
     assert got.metadata["versions"]["genn"].startswith("4.")
     cmp = compare_activities(ref, got)

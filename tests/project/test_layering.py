@@ -14,9 +14,10 @@ The order, bottom first (each tier may import the tiers below it and itself):
 
 Every import counts: at module level, inside functions, under ``TYPE_CHECKING``, relative,
 and ``importlib.import_module("biolstm...")`` with a literal name. Besides the order, the
-packages form no cycle (one known exception below), and the Loihi mapper (every module of
-biolstm.loihi except the Brian2 emulation and the before/after comparison) never imports
-biolstm.brian.
+packages form no cycle, and of the two packages of one tier only biolstm.loihi imports
+biolstm.brian, and only from the Brian2 emulation and the before/after comparison (the
+Loihi mapper never does); biolstm.brian knows nothing of Loihi (a QuantizedNetwork
+describes itself to the builder, ``brian_description``).
 """
 
 from __future__ import annotations
@@ -47,14 +48,6 @@ RANK = {pkg: rank for rank, names in enumerate(TIERS) for pkg in names}
 SHIMS = {
     # a thin re-export kept at an old path (README, notebooks): module -> the module it re-exports
     "biolstm.tasks.smnist_eval": "biolstm.workflows.smnist_eval",
-}
-
-KNOWN_CYCLES = {
-    # pair of packages of one tier -> why they import each other (to be broken, not to grow)
-    frozenset({"loihi", "brian"}):
-        "loihi.emulate and loihi.compare run Brian2 through biolstm.brian; biolstm.brian builds and runs "
-        "the Loihi emulation's integer networks (genn, the builder) and brian/loihi_mode.py re-exports "
-        "loihi.emulate",
 }
 
 LOIHI_BRIAN_USERS = {"biolstm.loihi.emulate", "biolstm.loihi.compare"}
@@ -154,16 +147,15 @@ def test_packages_form_no_cycle():
 
     cycles = [frozenset({a, b}) for a, b in itertools.combinations(sorted(graph), 2)
               if reaches(a, b, set()) and reaches(b, a, set())]
-    unknown = [sorted(c) for c in cycles if c not in KNOWN_CYCLES]
-    assert not unknown, f"packages that import each other (directly or through others): {unknown}"
+    assert not cycles, f"packages that import each other (directly or through others): {[sorted(c) for c in cycles]}"
 
 
-def test_known_cycles_are_still_cycles():
-    # an exception that is no longer needed must go, so that the cycle cannot come back unnoticed
-    edges = package_edges()
-    for pair in KNOWN_CYCLES:
-        a, b = sorted(pair)
-        assert (a, b) in edges and (b, a) in edges, f"{a} and {b} no longer import each other: remove {sorted(pair)}"
+def test_brian_does_not_import_loihi():
+    # loihi -> brian is the intended direction (the emulation runs in Brian2); the reverse
+    # would close the cycle that the builder's protocol (``brian_description``) broke
+    back = package_edges().get(("brian", "loihi"), [])
+    assert not back, (f"biolstm.brian imports biolstm.loihi: {back}; let the Loihi object describe itself "
+                      f"(brian_description) or move the Loihi code to biolstm.loihi")
 
 
 def test_loihi_mapper_does_not_import_brian():

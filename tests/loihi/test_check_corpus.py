@@ -1,4 +1,4 @@
-"""``biolstm check`` on a corpus of small Brian2-style scripts (tests/check_corpus/).
+"""``biolstm check`` on a corpus of small Brian2-style scripts (tests/loihi/check_corpus/).
 
 Each verdict and core count is derived by hand from the Loihi 1 limits in
 biolstm/loihi/chips/loihi1.json:

@@ -21,9 +21,9 @@ def run_cli(capsys, *argv):
 
 
 def test_spec_file_fits_and_json(tmp_path, capsys):
-    from test_loihi_quantize import paper_spec
+    from biolstm.examples import paper_float_spec, random_paper_weights
 
-    spec, _ = paper_spec()
+    spec = paper_float_spec(*random_paper_weights(0))  # the paper's shapes and neurons, random weights
     path = spec.save(tmp_path / "paper.npz")
     status, out, _ = run_cli(capsys, path, "--json")
     report = json.loads(out)

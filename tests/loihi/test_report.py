@@ -2,13 +2,13 @@
 
 import pytest
 
+from biolstm.examples import tiny_chain, tiny_chain_activity
 from biolstm.loihi.report import DEFAULT_CPU_POWER_W, Baseline, loihi_summary, measure_lstm_baseline
-from test_loihi_energy import activity, tiny, tiny_spec
 
 
 def test_summary_with_user_baseline():
-    act, inputs = activity(tiny())
-    spec = tiny_spec()
+    spec = tiny_chain()  # the network whose energy sums tests/loihi/test_energy.py derives by hand
+    act, inputs = tiny_chain_activity(spec)
     s = loihi_summary(spec, act, baseline={"seconds_per_inference": 0.01, "power_W": 20.0, "label": "laptop"},
                       inputs=inputs)
     assert s["fits"] and s["status"] == 0 and s["cores"] == 1 and s["chips"] == 1
@@ -25,8 +25,8 @@ def test_summary_with_user_baseline():
 
 
 def test_summary_on_loihi2_has_no_energy_but_says_why():
-    act, _ = activity(tiny())
-    s = loihi_summary(tiny_spec(), act, chip="loihi2")
+    act, _ = tiny_chain_activity(tiny_chain())
+    s = loihi_summary(tiny_chain(), act, chip="loihi2")
     assert s["energy"] == {} and s["fits"]
     assert any("no per-event energy" in n for n in s["notes"])
 
@@ -73,8 +73,9 @@ def test_gpu_baseline_not_measured_without_gpu():
 
 
 def test_summary_range_over_models_and_calibrations():
-    act, inputs = activity(tiny())
-    s = loihi_summary(tiny_spec(), act, inputs=inputs)
+    spec = tiny_chain()
+    act, inputs = tiny_chain_activity(spec)
+    s = loihi_summary(spec, act, inputs=inputs)
     labels = [e.label for e in s["estimates"]]
     assert labels == ["davies2018/smnist2021", "davies2018/relnet2021", "sanafe/smnist2021", "sanafe/relnet2021"]
     energies = [e.energy_per_inference_J for e in s["estimates"]]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 COMPILED = re.compile(r"""["'](cpp_standalone|cython|cuda_standalone|genn)["']""")
 def _machine_paths() -> tuple[str, ...]:

@@ -2,32 +2,20 @@
 
 import numpy as np
 import pytest
-from brian2 import mV
 
-from biolstm.activity import Activity
-from biolstm.encoding import SpikeTrains
+from biolstm.examples import tiny_chain, tiny_chain_activity
 from biolstm.loihi.check import check
 from biolstm.loihi.energy import estimate
-from biolstm.spec import InputGroup, NetworkSpec, Population, Projection
 
 pJ, ns = 1e-12, 1e-9
 
 
 def tiny_spec(filler=0):
-    """x (2 inputs) -> a (2 LIF) -> b (2 LIF).
+    """x (2 inputs) -> a (2 LIF) -> b (2 LIF) (:func:`biolstm.examples.tiny_chain`).
 
     x0 -> a0; x1 -> a0, a1; a0 -> b0, b1; a1 -> b1.
     """
-    pops = [Population("a", 2, "lif")]
-    if filler:
-        pops.append(Population("filler", filler, "lif"))
-    pops.append(Population("b", 2, "lif"))
-    return NetworkSpec(
-        pops,
-        [Projection("xa", "x", "a", np.array([[2.0, 0.0], [2.0, 2.0]]) * mV),
-         Projection("ab", "a", "b", np.array([[2.0, 2.0], [0.0, 2.0]]) * mV)],
-        [InputGroup("x", 2)],
-    )
+    return tiny_chain(filler)
 
 
 def tiny(filler=0, **kw):
@@ -37,14 +25,7 @@ def tiny(filler=0, **kw):
 
 def activity(report):
     """One sample of 3 steps: a0 fires at step 0, a1 at step 1, b1 at step 2; x1 at step 0."""
-    sizes = {p.name: p.size for p in report.qnet.populations}
-    spikes = {name: np.zeros((0, 3), dtype=np.int64) for name in sizes}
-    spikes["a"] = np.array([[0, 0, 0], [0, 1, 1]])
-    spikes["b"] = np.array([[0, 2, 1]])
-    act = Activity(dt=1e-3, n_samples=1, n_steps=3, population_sizes=sizes, spikes=spikes,
-                   input_counts={"x": np.array([[1, 0, 0]])})
-    inputs = SpikeTrains(1, 3, {"x": 2}, {"x": np.array([[0, 0, 1]])})
-    return act, inputs
+    return tiny_chain_activity(report.qnet)
 
 
 def test_davies2018_per_event_sums_by_hand():

@@ -401,7 +401,7 @@ def test_snntorch_gives_brian2s_spikes_for_an_exported_lif_network():
 
     from biolstm.brian import simulate
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "nir_crosscheck.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "nir_crosscheck.py"
     spec_ = importlib.util.spec_from_file_location("nir_crosscheck", path)
     xc = importlib.util.module_from_spec(spec_)
     spec_.loader.exec_module(xc)

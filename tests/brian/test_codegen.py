@@ -251,7 +251,7 @@ def test_compiled_program_equals_each_sample_alone_and_never_recompiles(tmp_path
     assert got.timings["runs"] == 2 and got.total_spikes() > 100
     # reference: the runner's batch on cpp_standalone with the same compiler flags (see
     # strict_float); each sample of that batch equals the sample alone
-    # (test_brian_runner.py), and on numpy the replicas equal every sample alone (above)
+    # (tests/brian/test_runner.py), and on numpy the replicas equal every sample alone (above)
     with strict_float():
         reference = simulate(spec, trains, "cpp_standalone", progress=False, record=RECORD,
                              directory=str(tmp_path / "reference"))
@@ -355,7 +355,7 @@ def test_cuda_build_of_the_smnist_network_and_compare_on_gpu(tmp_path):
 
 
 def _script(name):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -52,7 +52,7 @@ def test_eval_errors(small_spec_path, tmp_path, capsys):
     assert "torch has no Loihi-exact mode" in json.loads(capsys.readouterr().out)["error"]
     assert main(["eval", "smnist", "--weights", str(tmp_path / "missing.npz")]) == 2
     err = capsys.readouterr().err  # errors go to stderr, one line
-    assert err.startswith("error: ") and "do not exist" in err and err.count("\n") == 1
+    assert err.startswith("error: ") and "does not exist" in err and err.count("\n") == 1
     wrong = smnist.smnist_network(4, 4)
     from biolstm.spec import InputGroup, NetworkSpec
 
@@ -110,7 +110,7 @@ def test_bundled_network_and_baseline():
 def _results_script():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "smnist_results.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "smnist_results.py"
     spec = importlib.util.spec_from_file_location("smnist_results", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -128,6 +128,6 @@ def test_quality_bar_gap_and_verdict():
 
 
 def test_shipped_results_state_the_quality_bar_of_their_own_accuracies():
-    root = Path(__file__).resolve().parents[1] / "results" / "smnist"
+    root = Path(__file__).resolve().parents[2] / "results" / "smnist"
     summary = json.loads((root / "summary.json").read_text())
     assert summary["quality_bar"] == _results_script().quality_bar(summary["accuracy"])

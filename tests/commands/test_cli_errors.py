@@ -18,7 +18,7 @@ from biolstm.cli import main
 from biolstm.errors import BiolstmError
 from biolstm.spec import NetworkSpec, Population, PopulationError, Projection, ProjectionError, SpecFileError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
