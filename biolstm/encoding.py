@@ -64,9 +64,14 @@ class SpikeTrains:
                         f"input '{name}': {label} indices span {ev[:, col].min()}..{ev[:, col].max()}, "
                         f"valid is 0..{limit - 1}"
                     )
-            order = np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))
-            ev = ev[order]
-            if len(ev) > 1 and np.any(np.all(ev[1:] == ev[:-1], axis=1)):
+            # one int64 key per spike in (sample, step, channel) order: strictly increasing
+            # keys are sorted rows without repeats (np.argwhere's output is), else sort once
+            key = (ev[:, 0] * self.n_steps + ev[:, 1]) * self.sizes[name] + ev[:, 2]
+            step = np.diff(key)
+            if not np.all(step > 0):
+                order = np.argsort(key, kind="stable")
+                ev, step = ev[order], np.diff(key[order])
+            if np.any(step == 0):
                 raise InputError(
                     f"input '{name}' has more than one spike on the same channel in the same "
                     f"step; a channel fires at most once per step"

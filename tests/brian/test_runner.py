@@ -140,3 +140,7 @@ def test_inputs_must_fit_the_network():
         SpikeTrains(1, 10, {"inp": 6}, {"inp": np.array([[0, 1, 9]])})
     with pytest.raises(InputError, match="more than one spike"):
         SpikeTrains(1, 10, {"inp": 6}, {"inp": np.array([[0, 1, 2], [0, 1, 2]])})
+    with pytest.raises(InputError, match="more than one spike"):   # repeats apart in the input
+        SpikeTrains(2, 10, {"inp": 6}, {"inp": np.array([[1, 0, 0], [0, 3, 2], [1, 0, 0]])})
+    unsorted = SpikeTrains(2, 10, {"inp": 6}, {"inp": np.array([[1, 0, 5], [0, 3, 2], [0, 3, 1], [1, 0, 4]])})
+    assert unsorted.events["inp"].tolist() == [[0, 3, 1], [0, 3, 2], [1, 0, 4], [1, 0, 5]]
