@@ -938,7 +938,8 @@ def main(argv=None) -> int:
 
     from biolstm.fileio import atomic_write_text, atomic_writer
 
-    command = "nice -n 5 python benchmarks/throughput.py" + (" " + " ".join(sys.argv[1:] if argv is None else argv)
+    niceness = os.nice(0)
+    command = (f"nice -n {niceness} " if niceness else "") + "python benchmarks/throughput.py" + (" " + " ".join(sys.argv[1:] if argv is None else argv)
                                                            if (sys.argv[1:] if argv is None else argv) else "")
     only = set(args.only)
     S = args.samples

@@ -42,6 +42,7 @@ from typing import Iterator
 from biolstm.errors import BiolstmError
 
 __all__ = [
+    "usable_cpus",
     "BACKENDS",
     "STANDALONE_BACKENDS",
     "BackendStatus",
@@ -104,6 +105,14 @@ class BackendStatus:
         if self.available:
             return "available"
         return "build only" if self.build_only else "not available"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask on Linux, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _compiler(env_var: str, candidates: tuple[str, ...]) -> str | None:

@@ -35,11 +35,11 @@ processes and survives Brian2's device being reset.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import json
 import logging
-import math
 import os
 import platform
 import shutil
@@ -53,7 +53,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from biolstm.activity import Activity
-from biolstm.brian.backends import activated, require_backend
+from biolstm.brian.backends import activated, require_backend, usable_cpus
 from biolstm.brian.build import (
     BUILDER_VERSION,
     NetworkDescription,
@@ -560,7 +560,8 @@ class CompiledNetwork:
         other, weights = self._fit(spec)
         return {p.label: weights[p.name] for p in other.projections}
 
-    def run(self, inputs, spec=None, *, progress: bool = True, keep_files: bool = False) -> Activity:
+    def run(self, inputs, spec=None, *, progress: bool = True, keep_files: bool = False,
+            processes: int | None = None) -> Activity:
         """Evaluate every sample of ``inputs`` with the weights of ``spec``, no compilation.
 
         Parameters
@@ -574,15 +575,21 @@ class CompiledNetwork:
             Progress bar over samples.
         keep_files : bool
             Keep the run folder (inputs, weights, results) for inspection.
+        processes : int, optional
+            Runs of the program (``samples_per_run`` samples each) at a time, each its own
+            process with its own input and result files; the results are the same for any
+            number. Default: ``cpp_standalone`` one per usable CPU (at most one per run),
+            ``cuda_standalone`` 1 (one GPU).
 
         Returns
         -------
         Activity
             As :func:`biolstm.brian.simulate` returns it; ``timings`` has ``codegen_s``,
-            ``compile_s`` (0 when the build was reused), ``run_s`` (the program, wall),
-            ``network_run_s`` (the part of it inside Brian2's ``Network.run``, as the
-            program reports it; the rest is start-up: loading arrays, creating synapses),
-            ``io_s`` (packing inputs, reading results) and ``runs``.
+            ``compile_s`` (0 when the build was reused), ``run_s`` (wall time this process
+            waited for the programs), ``network_run_s`` (the part of the programs' time
+            inside Brian2's ``Network.run``, as they report it, summed over the runs; the
+            rest is start-up: loading arrays, creating synapses), ``io_s`` (packing inputs,
+            reading results, while other runs go on), ``runs`` and ``processes``.
         """
         from biolstm.brian.run import Collector
 
@@ -599,15 +606,23 @@ class CompiledNetwork:
         if inputs.n_steps != self.n_steps:
             raise StructureError(f"inputs have {inputs.n_steps} steps per sample, the program was "
                                  f"compiled for {self.n_steps}")
+        if processes is not None and (isinstance(processes, bool) or int(processes) != processes
+                                      or processes < 1):
+            raise ValueError(f"CompiledNetwork.run: processes = {processes!r} must be a positive "
+                             f"integer (or None: one per CPU)")
         with self._lock(shared=True):
             if not self.is_built():
                 raise StructureError(f"the compiled program in {self.directory} was removed "
                                      f"(biolstm cache clear?) while this process used it; run again")
             _touch(self.directory)
-            return self._run(inputs, desc, weights, progress, keep_files, Collector)
+            return self._run(inputs, desc, weights, progress, keep_files, Collector, processes)
 
-    def _run(self, inputs, desc, weights, progress, keep_files, Collector) -> Activity:
+    def _run(self, inputs, desc, weights, progress, keep_files, Collector, processes) -> Activity:
         S, per_run = inputs.n_samples, self.samples_per_run
+        chunks = [(first, min(per_run, S - first)) for first in range(0, S, per_run)]
+        if processes is None:
+            processes = usable_cpus() if self.backend == "cpp_standalone" else 1
+        processes = max(1, min(int(processes), len(chunks)))
         workdir = Path(tempfile.mkdtemp(prefix=f"run_{os.getpid()}_", dir=self.directory))
         t_io = time.perf_counter()
         args = []
@@ -622,8 +637,7 @@ class CompiledNetwork:
                 path = workdir / f"v_{g.name}_{var}.dat"
                 np.tile(np.asarray(values, dtype=np.float64), self.replicas).tofile(path)
                 args.append(f"{self.manifest['values'][g.name][var]}={path}")
-        io_s = time.perf_counter() - t_io
-        run_s = 0.0
+        io_s = io_start = time.perf_counter() - t_io
         self._network_run_s = 0.0
         collector = Collector(desc, inputs)
         bar = None
@@ -631,47 +645,65 @@ class CompiledNetwork:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=S, desc=f"Brian2 {self.backend}", unit="sample", leave=False)
+        t_loop = time.perf_counter()
+        running: collections.deque = collections.deque()   # (first, count, results, process)
         try:
-            for first in range(0, S, per_run):
-                count = min(per_run, S - first)
+            todo = iter(chunks)
+            while True:
+                while len(running) < processes:                 # start runs while CPUs are free
+                    first, count = next(todo, (None, 0))
+                    if first is None:
+                        break
+                    t0 = time.perf_counter()
+                    run_args = list(args)
+                    for name, values in pack_inputs(desc, inputs, first, count, self.replicas,
+                                                    self.slots).items():
+                        path = workdir / f"in{first}_{name}.dat"
+                        values.tofile(path)
+                        run_args.append(f"{self.manifest['inputs'][name]}={path}")
+                    results = workdir / f"results{first}"
+                    results.mkdir()
+                    running.append((first, count, results, self._start(results, run_args)))
+                    io_s += time.perf_counter() - t0
+                if not running:
+                    break
+                first, count, results, proc = running.popleft()     # collect in sample order
+                self._finish(proc, results)
                 t0 = time.perf_counter()
-                run_args = list(args)
-                for name, values in pack_inputs(desc, inputs, first, count, self.replicas,
-                                                self.slots).items():
-                    path = workdir / f"in_{name}.dat"
-                    values.tofile(path)
-                    run_args.append(f"{self.manifest['inputs'][name]}={path}")
-                results = workdir / "results"
-                if results.exists():
-                    shutil.rmtree(results)
-                results.mkdir()
-                t1 = time.perf_counter()
-                self._call(results, run_args)
-                t2 = time.perf_counter()
                 collector.add(self._read(results), first, count, self.replicas, self.slots)
-                io_s += (t1 - t0) + (time.perf_counter() - t2)
-                run_s += t2 - t1
+                shutil.rmtree(results, ignore_errors=True)
+                for path in workdir.glob(f"in{first}_*.dat"):
+                    path.unlink()
+                io_s += time.perf_counter() - t0
                 if bar is not None:
                     bar.update(count)
         finally:
+            for *_, proc in running:      # an error (or Ctrl-C) leaves no program running
+                proc.kill()
+                proc.wait()
             if bar is not None:
                 bar.close()
             if not keep_files:
                 shutil.rmtree(workdir, ignore_errors=True)
+        run_s = time.perf_counter() - t_loop - io_s + io_start
         timings = dict(self.timings)
         timings.update(run_s=run_s, network_run_s=self._network_run_s, io_s=io_s,
-                       runs=float(math.ceil(S / per_run)))
+                       runs=float(len(chunks)), processes=float(processes))
         return collector.activity(self.backend, timings, {
             "compiled_here": self.compiled_here, "project": str(self.directory),
             "replicas": self.replicas, "slots": self.slots, "key": self.key})
 
-    def _call(self, results: Path, run_args: list[str]) -> None:
+    def _start(self, results: Path, run_args: list[str]) -> subprocess.Popen:
         cmd = [str(self.binary), "--results_dir", str(results) + os.sep, *run_args]
-        proc = subprocess.run(cmd, cwd=self.directory, capture_output=True, text=True)
-        if proc.returncode != 0 or "Error" in proc.stderr:
+        return subprocess.Popen(cmd, cwd=self.directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def _finish(self, proc: subprocess.Popen, results: Path) -> None:
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0 or "Error" in stderr:
             raise RuntimeError(
                 f"the compiled {self.backend} program in {self.directory} failed (exit code "
-                f"{proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
+                f"{proc.returncode}): {(stderr or stdout).strip()[-2000:]}")
         info = results / "last_run_info.txt"
         if info.is_file():
             self._network_run_s += float(info.read_text().split()[0])

@@ -263,11 +263,9 @@ def _end_with_parent(parent_pid: int) -> None:
 
 
 def _default_workers(n_todo: int) -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, n_todo))
+    from biolstm.brian.backends import usable_cpus
+
+    return max(1, min(usable_cpus(), n_todo))
 
 
 def resolve(config: SweepConfig | Mapping[str, Any] | str | os.PathLike) -> SweepConfig:

@@ -395,3 +395,19 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     with redirect_stdout(io.StringIO()):
         assert check.main(["--gpu-backend", "genn", "--samples", "3", "--steps", "40", "--scale", "2",
                            "--out", str(tmp_path / "genn")]) == int(not genn_gpu) * 2
+
+
+def test_runs_in_parallel_processes_give_the_runs_one_at_a_time(tmp_path):
+    """cpp_standalone: 7 samples at 1 copy x 2 slots are 4 runs of the program; 3 at a time
+    (own input and result files each, collected in sample order) equal one at a time."""
+    spec, trains = network(), inputs(n_samples=7, seed=3)
+    net = CompiledNetwork(spec, trains.n_steps, replicas=1, slots=2, record=RECORD,
+                          directory=tmp_path / "project").build(progress=False)
+    one = net.run(trains, progress=False, processes=1)
+    three = net.run(trains, progress=False, processes=3)
+    assert one.timings["runs"] == three.timings["runs"] == 4
+    assert (one.timings["processes"], three.timings["processes"]) == (1, 3)
+    assert_identical(three, one)
+    assert one.total_spikes() > 100
+    with pytest.raises(ValueError, match="processes = 0 must be a positive integer"):
+        net.run(trains, progress=False, processes=0)
