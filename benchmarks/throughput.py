@@ -807,7 +807,8 @@ def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[di
              f"{machine['platform']}; Python {v['python']}, brian2 {v['brian2']}, numpy {v['numpy']}, "
              f"scipy {v['scipy']}, torch {v['torch']}; {machine['compiler']}. Nice {machine['nice']}.",
              f"Load average (1 min) {machine['load_start'][0]:.2f} at the start, {machine['load_end'][0]:.2f} at "
-             f"the end; shared machine (other jobs, among them a training run on one core): every row gives the "
+             f"the end (the machine may run other jobs: the 1-minute average also remembers the last minute before "
+             f"the start): every row gives the "
              f"load when it started, and CPU time next to wall time. No GPU here: the GPU rows of issue 15 "
              f"(`benchmarks/gpu_check.py`) are not measured.", "",
              "Every row is one process measured from outside (wall, CPU time of its process tree, peak RSS of "
