@@ -637,7 +637,8 @@ class CompiledNetwork:
                 path = workdir / f"v_{g.name}_{var}.dat"
                 np.tile(np.asarray(values, dtype=np.float64), self.replicas).tofile(path)
                 args.append(f"{self.manifest['values'][g.name][var]}={path}")
-        io_s = io_start = time.perf_counter() - t_io
+        prepare_s = time.perf_counter() - t_io
+        io_s = 0.0   # in the loop: packing inputs, reading results
         self._network_run_s = 0.0
         collector = Collector(desc, inputs)
         bar = None
@@ -671,9 +672,10 @@ class CompiledNetwork:
                 self._finish(proc, results)
                 t0 = time.perf_counter()
                 collector.add(self._read(results), first, count, self.replicas, self.slots)
-                shutil.rmtree(results, ignore_errors=True)
-                for path in workdir.glob(f"in{first}_*.dat"):
-                    path.unlink()
+                if not keep_files:
+                    shutil.rmtree(results, ignore_errors=True)
+                    for path in workdir.glob(f"in{first}_*.dat"):
+                        path.unlink()
                 io_s += time.perf_counter() - t0
                 if bar is not None:
                     bar.update(count)
@@ -685,9 +687,9 @@ class CompiledNetwork:
                 bar.close()
             if not keep_files:
                 shutil.rmtree(workdir, ignore_errors=True)
-        run_s = time.perf_counter() - t_loop - io_s + io_start
+        run_s = time.perf_counter() - t_loop - io_s
         timings = dict(self.timings)
-        timings.update(run_s=run_s, network_run_s=self._network_run_s, io_s=io_s,
+        timings.update(run_s=run_s, network_run_s=self._network_run_s, io_s=prepare_s + io_s,
                        runs=float(len(chunks)), processes=float(processes))
         return collector.activity(self.backend, timings, {
             "compiled_here": self.compiled_here, "project": str(self.directory),

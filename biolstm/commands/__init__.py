@@ -48,6 +48,10 @@ class _StreamHandler(logging.StreamHandler):
         super().emit(record)
 
 
+_HANDLER: tuple[logging.Logger, logging.Handler] | None = None
+"""The one handler :func:`print_library_log` installed, and its logger."""
+
+
 def print_library_log(level: int = logging.INFO, *, stream: str = "stdout", prefix: str = "",
                       logger: str = "biolstm") -> None:
     """Print the messages of ``logger`` (and the loggers below it) at ``level`` and above on
@@ -59,9 +63,8 @@ def print_library_log(level: int = logging.INFO, *, stream: str = "stdout", pref
         raise ValueError(f"stream {stream!r} must be 'stdout' or 'stderr'")
     log = logging.getLogger(logger)
     log.setLevel(level)
-    for other in [logging.getLogger("biolstm"),
-                  *(lg for name, lg in logging.root.manager.loggerDict.items()
-                    if name.startswith("biolstm.") and isinstance(lg, logging.Logger))]:
-        for h in [h for h in other.handlers if isinstance(h, _StreamHandler)]:
-            other.removeHandler(h)
-    log.addHandler(_StreamHandler(stream, prefix))
+    global _HANDLER
+    if _HANDLER is not None:
+        _HANDLER[0].removeHandler(_HANDLER[1])
+    _HANDLER = (log, _StreamHandler(stream, prefix))
+    log.addHandler(_HANDLER[1])
