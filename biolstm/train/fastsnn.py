@@ -221,28 +221,33 @@ struct Args {
   S gamma;
 };
 
+// The sizes and the read-only connectivity of an Args as local constants, the same in both
+// passes (locals rather than a.* reads let the compiler keep them in registers)
+#define ARGS_SHAPE(a)                                                                         \
+  const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;   \
+  const bool ident = a.ident;                                                                 \
+  const int64_t* const pre2post = a.pre2post;                                                 \
+  const int64_t* const ro = a.ro
+
 template <typename S>
 static void fwd_samples(const Args<S> a, std::atomic<int64_t>* next) {
-  const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;
-  const bool ident = a.ident;
+  ARGS_SHAPE(a);
   const uint8_t* const x = a.x;
   const S* const win = a.win;
   const S* const wrec = a.wrec;
-  const int64_t* const pre2post = a.pre2post;
-  const int64_t* const ro = a.ro;
   S* const pds = a.pds;
   uint8_t* const zs = a.zs;
   S* const tail = a.tail;
   S* const counts = a.counts;
   const Coeffs<S> k(a.P, N);
   std::vector<S> u0v(N), u1v(N), Iv(N), pdv(N);
-  std::vector<uint8_t> zv(N);
-  std::vector<int32_t> cv(Np), xlv(C), zlv(Np);
   S* __restrict__ U0 = u0v.data();
   S* __restrict__ U1 = u1v.data();
   S* __restrict__ I = Iv.data();
   S* __restrict__ PDn = pdv.data();
+  std::vector<uint8_t> zv(N);
   uint8_t* __restrict__ Zn = zv.data();
+  std::vector<int32_t> cv(Np), xlv(C), zlv(Np);
   int32_t* __restrict__ cnt = cv.data();
   int32_t* __restrict__ xl = xlv.data();  // input channels that spike at t
   int32_t* __restrict__ zl = zlv.data();  // neurons (pre index) that spiked at t-1
@@ -333,11 +338,8 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor win, torch::Te
 template <typename S>
 static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc,
                        std::atomic<int64_t>* next) {
-  const int64_t B = a.B, T = a.T, C = a.C, N = a.N, Np = a.Np, R = a.R, K = a.K, C0 = a.C0;
-  const bool ident = a.ident;
+  ARGS_SHAPE(a);
   const uint8_t* const X = a.x;
-  const int64_t* const pre2post = a.pre2post;
-  const int64_t* const ro = a.ro;
   const S* const pds = a.pds;
   const uint8_t* const zs = a.zs;
   const S* const GT = a.GT;
@@ -346,15 +348,15 @@ static void bwd_chunks(const Args<S> a, const S* wpad, const int64_t Nq, S* acc,
   const Coeffs<S> k(a.P, N);
   const int64_t chunks = n_chunks(B), rows = C + Np;
   std::vector<S> g0v(N), g1v(N), gav(Nq, 0), gbv(Nq, 0), gzv(N, 0), zfv(N, 0), pdv(N, 0);
-  std::vector<int32_t> needv(Np), xlv(C), zlv(Np);
-  int32_t* __restrict__ need = needv.data();  // spiking neurons with a non-zero pseudo-derivative
-  int32_t* __restrict__ xl = xlv.data();
-  int32_t* __restrict__ zl = zlv.data();
   S* __restrict__ G0 = g0v.data();
   S* __restrict__ G1 = g1v.data();
   S* __restrict__ GZ = gzv.data();
   S* __restrict__ ZF = zfv.data();
   S* __restrict__ PDn = pdv.data();
+  std::vector<int32_t> needv(Np), xlv(C), zlv(Np);
+  int32_t* __restrict__ need = needv.data();  // spiking neurons with a non-zero pseudo-derivative
+  int32_t* __restrict__ xl = xlv.data();
+  int32_t* __restrict__ zl = zlv.data();
   for (int64_t ch = next->fetch_add(1); ch < chunks; ch = next->fetch_add(1)) {
     S* const A = acc + ch * rows * N;
     std::fill(A, A + rows * N, S(0));
@@ -476,7 +478,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 """
 
 
-KERNEL_VERSION = 9
+KERNEL_VERSION = 10
 """Bumped whenever the C++ source changes, so that no old build is reused."""
 _BASE_FLAGS = ("-O3", "-ffp-contract=off")
 """``-ffp-contract=off``: no fused multiply-adds, so the forward pass rounds exactly as the
