@@ -148,11 +148,10 @@ class Activity:
         """Predicted class per sample: argmax of :meth:`readout_values`."""
         return np.argmax(self.readout_values(), axis=1)
 
-    def rates_table(self):
-        """pandas DataFrame with spikes, spikes per neuron per step and Hz per population."""
-        import pandas as pd
-
-        rows = [
+    def rates(self) -> list[dict[str, Any]]:
+        """Per spiking population: ``population``, ``neurons``, ``spikes`` (all samples),
+        ``spikes_per_neuron_per_step`` and ``rate_hz`` (one dict per population)."""
+        return [
             {
                 "population": pop,
                 "neurons": self.population_sizes[pop],
@@ -162,4 +161,9 @@ class Activity:
             }
             for pop in self.spikes
         ]
-        return pd.DataFrame(rows)
+
+    def rates_table(self):
+        """:meth:`rates` as a pandas DataFrame (one row per spiking population)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rates())

@@ -15,6 +15,7 @@ exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from typing import NoReturn, Sequence
@@ -75,6 +76,28 @@ def _user_error_types() -> tuple[type, ...]:
     return tuple(types)
 
 
+@contextlib.contextmanager
+def _brian2_without_pylab(enabled: bool):
+    """Let a Brian2 import inside the block skip ``from pylab import *``.
+
+    Brian2's ``__init__`` imports pylab (matplotlib.pyplot, about 0.4 s of every command's
+    start-up here) only to hand its names to ``from brian2 import *`` scripts; when pylab
+    cannot be imported it takes numpy's names instead. A command module that never runs a
+    user's Brian2 script sets ``BRIAN2_PYLAB = False`` and its process imports Brian2
+    without pylab. ``biolstm check`` keeps pylab (the scripts it runs call ``plot``).
+    Nothing changes when Brian2 or pylab is already imported (a notebook, a test run).
+    """
+    if not enabled or "brian2" in sys.modules or "pylab" in sys.modules:
+        yield
+        return
+    sys.modules["pylab"] = None  # type: ignore[assignment]  # import pylab -> ImportError
+    try:
+        yield
+    finally:
+        if "pylab" in sys.modules and sys.modules["pylab"] is None:
+            del sys.modules["pylab"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biolstm`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -84,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         return report_error(str(err), as_json)
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        module = importlib.import_module(args._module)
+        with _brian2_without_pylab(not getattr(module, "BRIAN2_PYLAB", True)):
+            return int(module.run(args) or 0)
     except Exception as err:
         if isinstance(err, _user_error_types()):  # UsageError is a BiolstmError
             return report_error(str(err), getattr(args, "json", as_json))

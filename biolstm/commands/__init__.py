@@ -17,7 +17,7 @@ import sys
 
 from biolstm.errors import BiolstmError
 
-__all__ = ["UsageError", "print_library_log", "report_error"]
+__all__ = ["UsageError", "print_library_log", "report_error", "text_table"]
 
 
 class UsageError(BiolstmError):
@@ -68,3 +68,18 @@ def print_library_log(level: int = logging.INFO, *, stream: str = "stdout", pref
         _HANDLER[0].removeHandler(_HANDLER[1])
     _HANDLER = (log, _StreamHandler(stream, prefix))
     log.addHandler(_HANDLER[1])
+
+
+def text_table(rows: list[dict], float_format: str = "{:.4f}") -> str:
+    """Rows of equal keys as a plain text table: a header line, right-aligned columns,
+    floats as ``float_format`` (what ``DataFrame.to_string(index=False)`` prints, without
+    importing pandas)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    cells = [[float_format.format(v) if isinstance(v, float) else str(v) for v in (r[k] for k in keys)]
+             for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = [" ".join(k.rjust(w) for k, w in zip(keys, widths))]
+    lines += [" ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)

@@ -31,6 +31,9 @@ from biolstm.commands.eval import resolve_backend
 
 __all__ = ["add_arguments", "run"]
 
+BRIAN2_PYLAB = False
+"""This command runs no user Brian2 script: its Brian2 import skips pylab (biolstm.cli)."""
+
 BRIAN2_BACKENDS = ("numpy", "cython", "cpp_standalone")
 """What ``--backend auto`` chooses from: the demo runs the network in Brian2 (torch is its check)."""
 

@@ -24,9 +24,13 @@ import argparse
 import json
 import sys
 
+from biolstm.commands import text_table
 from biolstm.commands.argtypes import nonnegative_int, positive_int
 
 __all__ = ["add_arguments", "run", "resolve_backend"]
+
+BRIAN2_PYLAB = False
+"""This command runs no user Brian2 script: its Brian2 import skips pylab (biolstm.cli)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
           f"{result.wall_s:.1f} s")
     print(f"Accuracy: {100 * result.accuracy:.1f} % ({int(round(result.accuracy * result.n_samples))}"
           f"/{result.n_samples})")
-    print(result.activity.rates_table().to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(text_table(result.rates))
     print(f"Mean rate of all spiking neurons: {result.mean_rate:.4f} spikes per neuron per step")
     if args.loihi:
         _print_loihi(out["loihi"])

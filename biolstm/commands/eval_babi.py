@@ -37,6 +37,9 @@ from biolstm.workflows.babi_eval import PASS_ERROR
 
 __all__ = ["add_arguments", "run", "PASS_ERROR"]
 
+BRIAN2_PYLAB = False
+"""This command runs no user Brian2 script: its Brian2 import skips pylab (biolstm.cli)."""
+
 BACKENDS = ("torch", "numpy", "cython", "cpp_standalone")
 
 

@@ -19,6 +19,9 @@ from biolstm.commands.argtypes import positive_int
 
 __all__ = ["add_arguments", "run"]
 
+BRIAN2_PYLAB = False
+"""This command runs no user Brian2 script: its Brian2 import skips pylab (biolstm.cli)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="sweep configuration (.toml, .yaml or .yml)")

@@ -43,6 +43,7 @@ The class is read from the readout units' voltage at the last step (839).
 from __future__ import annotations
 
 import gzip
+import functools
 import hashlib
 import io
 import json
@@ -173,23 +174,66 @@ def encode_dense(pixels: np.ndarray) -> np.ndarray:
     See the module docstring for the exact rule (docs/sources.md P2).
     """
     p = _check_pixels(pixels).astype(np.int16)
-    n = len(p)
-    out = np.zeros((n, N_STEPS, N_CHANNELS), dtype=bool)
-    prev, nxt = p[:, :-1, None], p[:, 1:, None]  # [N, 783, 1]
-    th = THRESHOLDS[1:39].astype(np.int16)[None, None, :]  # k = 1..38
-    out[:, : N_PIXELS - 1, 2:78:2] = (prev < th) & (th <= nxt)
-    out[:, : N_PIXELS - 1, 3:78:2] = (prev >= th) & (th > nxt)
-    out[:, : N_PIXELS - 1, TOUCH_CHANNEL] = p[:, :-1] == 255
+    out = np.zeros((len(p), N_STEPS, N_CHANNELS), dtype=bool)
+    out[:, : N_PIXELS - 1] = _transition_channels(p[:, :-1], p[:, 1:])
     out[:, N_PIXELS:, CUE_CHANNEL] = True
     return out
 
 
+def _transition_channels(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """The channels that spike at a step whose pixel is ``prev`` and whose next pixel is
+    ``nxt`` (int16 arrays of one shape), ``bool [..., 80]``: the paper's encoder rule."""
+    prev, nxt = prev[..., None], nxt[..., None]
+    th = THRESHOLDS[1:39].astype(np.int16)  # k = 1..38
+    out = np.zeros(prev.shape[:-1] + (N_CHANNELS,), dtype=bool)
+    out[..., 2:78:2] = (prev < th) & (th <= nxt)
+    out[..., 3:78:2] = (prev >= th) & (th > nxt)
+    out[..., TOUCH_CHANNEL] = prev[..., 0] == 255
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _crossing_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The channels of every step kind, for :func:`encode`.
+
+    Kinds ``prev*256 + next`` (0..65535) are the transitions between two pixel values:
+    the channels of :func:`_transition_channels` (:func:`encode_dense`'s rule, run once on
+    all 65,536 pairs); kind 65536 is a step without spikes (step 783), 65537 a cue step.
+    Returns ``(start, count, channels)``: kind ``q`` spikes on
+    ``channels[start[q]:start[q] + count[q]]``, in ascending order.
+    """
+    prev, nxt = (a.astype(np.int16) for a in np.divmod(np.arange(65536), 256))
+    cue = np.zeros((2, N_CHANNELS), bool)
+    cue[1, CUE_CHANNEL] = True
+    kinds = np.concatenate([_transition_channels(prev, nxt), cue])
+    count = kinds.sum(axis=1)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    return start, count, np.nonzero(kinds)[1].astype(np.int64)
+
+
 def encode(pixels: np.ndarray, name: str = INPUT_NAME):
-    """Threshold-crossing spikes as :class:`~biolstm.encoding.SpikeTrains` (group ``name``)."""
+    """Threshold-crossing spikes as :class:`~biolstm.encoding.SpikeTrains` (group ``name``).
+
+    The same events as ``np.argwhere(encode_dense(pixels))`` (sample, step, channel, in
+    that order), built from the events of each step's pixel pair (:func:`_crossing_table`)
+    without the dense ``[N, 840, 80]`` array: 10x faster on 1000 digits.
+    """
     from biolstm.encoding import SpikeTrains
 
-    dense = encode_dense(pixels)
-    return SpikeTrains(len(dense), N_STEPS, {name: N_CHANNELS}, {name: np.argwhere(dense)})
+    p = _check_pixels(pixels).astype(np.int64)
+    start, count, channels = _crossing_table()
+    kind = np.empty((len(p), N_STEPS), np.int64)
+    kind[:, : N_PIXELS - 1] = p[:, :-1] * 256 + p[:, 1:]
+    kind[:, N_PIXELS - 1] = 65536
+    kind[:, N_PIXELS:] = 65537
+    n = count[kind].reshape(-1)
+    cell = np.repeat(np.arange(n.size), n)            # (sample, step) of every event, in order
+    first = np.cumsum(n) - n                          # index of each cell's first event
+    within = np.arange(cell.size) - first[cell]
+    ch = channels[start[kind.reshape(-1)[cell]] + within]
+    sample, step = np.divmod(cell, N_STEPS)
+    return SpikeTrains(len(p), N_STEPS, {name: N_CHANNELS},
+                       {name: np.stack([sample, step, ch], axis=1)})
 
 
 # --------------------------------------------------------------------------------------

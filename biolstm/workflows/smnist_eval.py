@@ -192,13 +192,13 @@ def evaluate_spec(spec, data: smnist.Dataset, backend: str = "numpy", mode: str 
     act = simulate_smnist(spec, data, backend, mode, record=record, progress=progress)
     wall = time.perf_counter() - t0
     pred = act.predictions()
-    table = act.rates_table()
+    rates = act.rates()
     total_spikes = act.total_spikes()
     n_spiking = sum(act.population_sizes[p] for p in act.spikes)
     mean_rate = total_spikes / (n_spiking * act.n_samples * act.n_steps) if n_spiking else 0.0
     return EvalResult(
         accuracy=float(np.mean(pred == data.y)), n_samples=len(data), data=data.description,
-        backend=backend, mode=mode, rates=table.to_dict("records"), mean_rate=float(mean_rate),
+        backend=backend, mode=mode, rates=rates, mean_rate=float(mean_rate),
         wall_s=wall, predictions=pred, labels=data.y, activity=act)
 
 

@@ -204,3 +204,20 @@ def test_holdout_split_is_stratified_and_disjoint():
     assert np.bincount(val.y).tolist() == [50] * 10
     rows = {r.tobytes() for r in val.x}
     assert not any(r.tobytes() in rows for r in fit.x)
+
+
+def test_encode_events_equal_the_dense_rule_on_every_pixel_pair():
+    # encode() builds events from a table of all 65,536 (pixel, next pixel) pairs; the dense
+    # encoder applies the rule to the images directly: the same events, in the same order
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (8, 784), dtype=np.uint8)
+    x[0] = 255                                    # touch channel on every step
+    x[1, ::2], x[1, 1::2] = 0, 255                # largest up and down crossings
+    assert np.array_equal(smnist.encode(x).events["pixels"], np.argwhere(smnist.encode_dense(x)))
+    # every pair once: pair k = (k // 256, k % 256) at pixels 2k, 2k+1 (784 is even, so no
+    # pair straddles two images)
+    pairs = np.arange(65536)
+    flat = np.zeros(168 * 784, np.uint8)
+    flat[: 2 * 65536] = np.stack([pairs // 256, pairs % 256], axis=1).reshape(-1)
+    walk = flat.reshape(168, 784)
+    assert np.array_equal(smnist.encode(walk).events["pixels"], np.argwhere(smnist.encode_dense(walk)))
