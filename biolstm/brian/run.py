@@ -170,22 +170,32 @@ def collect_run(desc: NetworkDescription, raw: RawRun, first: int, count: int, r
     """
     R, K, T = replicas, slots, n_steps
     dt = float(desc.dt)
+    # int32 throughout (a run holds < 2**31 steps and neurons): half the memory traffic of
+    # int64 on millions of spikes; the rows become int64 once, in _in_order
     for gname, (i, t) in raw.spikes.items():
         gd = desc.group(gname)
-        copy, local = np.divmod(np.asarray(i, dtype=np.int64), gd.size)
-        slot, step = np.divmod(np.rint(np.asarray(t) / dt).astype(np.int64), T)
-        q = slot * R + copy
+        local = np.asarray(i).astype(np.int32, copy=False)
+        ts = np.rint(np.asarray(t, dtype=np.float64) / dt).astype(np.int32)
+        if R > 1:
+            copy, local = np.divmod(local, np.int32(gd.size))
+        if K > 1:
+            slot, step = np.divmod(ts, np.int32(T))
+            q = slot * np.int32(R) + copy if R > 1 else slot
+        else:
+            step, q = ts, copy if R > 1 else np.zeros_like(ts)
         if R > 1:  # time order -> sample order; stable, so each sample keeps (step, neuron) order
             order = np.argsort(q.astype(np.uint16) if R * K < 2**16 else q, kind="stable")  # radix sort
             q, step, local = q[order], step[order], local[order]
-        keep = q < count
+        keep = None if len(q) == 0 or q.max() < count else q < count   # None: every spike kept
         which = (np.searchsorted([m.start for m in gd.members], local, side="right") - 1
                  if len(gd.members) > 1 else None)
         for k, m in enumerate(gd.members):
             if not m.spiking:
                 continue
-            sel = keep if which is None else keep & (which == k)
-            parts[m.name].append(np.stack([first + q[sel], step[sel], local[sel] - m.start], axis=1))
+            sel = keep if which is None else (which == k if keep is None else keep & (which == k))
+            rows = (q, step, local) if sel is None else (q[sel], step[sel], local[sel])
+            parts[m.name].append(np.stack([rows[0] + np.int32(first), rows[1], rows[2] - np.int32(m.start)],
+                                          axis=1))
 
     def per_sample(values: np.ndarray, width: int) -> np.ndarray:
         v = np.asarray(values).reshape(K, T, R, width).transpose(0, 2, 1, 3).reshape(K * R, T, width)
