@@ -69,8 +69,10 @@ __all__ = [
     "default_dt",
 ]
 
-BUILDER_VERSION = 4
-"""Version of the code :func:`build` generates; part of every compiled program's cache key."""
+BUILDER_VERSION = 5
+"""Version of the code :func:`build` generates (and of the patch of
+:func:`biolstm.brian.standalone.patch_network_source`); part of every compiled program's
+cache key."""
 
 BITS_PER_WORD = 52
 """Input channels packed into one float64 word of the input TimedArray (exact below 2**53)."""

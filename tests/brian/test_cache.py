@@ -183,6 +183,9 @@ def test_two_processes_build_one_program_and_new_weights_never_recompile(fresh_c
     entries = cache_entries()
     assert len(entries) == 1 and entries[0].slots == 8 and entries[0].replicas == 1
     assert not list(cache_root().glob(".tmp-*"))
+    # the program reads the CPU clock once per run, not after every step
+    network_cpp = (entries[0].directory / "network.cpp").read_text()
+    assert standalone._MARK in network_cpp and network_cpp.count("elapsed_realtime = ") == 1
     from biolstm.brian import simulate
 
     want = simulate(spec, trains, "numpy", progress=False)
@@ -245,3 +248,33 @@ def test_loihi_mode_compiles_once_and_takes_new_weights_and_profiles(fresh_cache
     np.testing.assert_array_equal(second.readout, want.readout)
     assert second.total_spikes() > first.total_spikes()
     assert len(cache_entries()) == 1 and cache_entries()[0].kind == "loihi"
+
+
+_NETWORK_LOOP = """\
+    while(clock && clock->running() && !Network::_globally_stopped)
+    {
+        clock = next_clocks();
+
+        current = std::clock();
+        elapsed_realtime = (double)(current - start)/(1 * CLOCKS_PER_SEC);
+
+%s
+    }
+    Network::_globally_running = false;
+
+    _last_run_time = elapsed_realtime;
+"""
+
+
+def test_network_source_patch_moves_the_clock_out_of_the_step_loop_or_leaves_the_source():
+    plain = _NETWORK_LOOP % ""
+    patched = standalone.patch_network_source(plain)
+    loop, after = patched.split("Network::_globally_running = false;")
+    assert "std::clock()" not in loop and standalone._MARK in loop
+    assert after.index("elapsed_realtime = (double)(current - start)/(1 * CLOCKS_PER_SEC);") < \
+        after.index("_last_run_time = elapsed_realtime;")
+    assert standalone.patch_network_source(patched) == patched          # applied once
+    # a maximum_run_time needs the clock in the loop; an unknown template is not touched
+    limited = _NETWORK_LOOP % "        if(elapsed_realtime>10.0)\n        {\n            break;\n        }"
+    assert standalone.patch_network_source(limited) is None
+    assert standalone.patch_network_source(plain.replace("std::clock()", "omp_get_wtime()")) is None
