@@ -272,3 +272,22 @@ def test_a_second_command_in_the_same_process_gets_only_its_own_log_stream(capsy
     logging.getLogger("biolstm.loihi.introspect").info("phase")
     out = capsys.readouterr()
     assert out.out == "" and out.err == "> phase\n"
+
+
+_PYLAB_CHILD = """
+import json, sys
+from biolstm.cli import main
+status = main(["eval", "smnist", "--backend", "torch", "--samples", "2", "--json"])
+print(json.dumps({"status": status, "brian2": "brian2" in sys.modules,
+                  "pyplot": "matplotlib.pyplot" in sys.modules, "pylab": "pylab" in sys.modules}))
+"""
+
+
+def test_eval_imports_brian2_without_pylab_and_leaves_no_import_block():
+    # Brian2's __init__ imports pylab (matplotlib.pyplot) only for `from brian2 import *`
+    # scripts; eval runs none, so its process skips it, and the block is lifted afterwards
+    out = subprocess.run([sys.executable, "-c", _PYLAB_CHILD], capture_output=True, text=True,
+                         timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"status": 0, "brian2": True, "pyplot": False, "pylab": False}
