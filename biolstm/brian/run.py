@@ -137,18 +137,33 @@ class Collector:
         )
 
 
+def _rows_sorted(rows: np.ndarray) -> bool:
+    """Are the rows ``(sample, step, neuron)`` in lexicographic order (ties allowed)?"""
+    if len(rows) < 2:
+        return True
+    d = rows[1:] - rows[:-1]
+    later = d[:, 0] > 0
+    same = d[:, 0] == 0
+    later |= same & (d[:, 1] > 0)
+    later |= same & (d[:, 1] == 0) & (d[:, 2] >= 0)
+    return bool(later.all())
+
+
 def _in_order(parts: list[np.ndarray], n_steps: int, n_neurons: int) -> np.ndarray:
-    """Spike rows ``(sample, step, neuron)`` of consecutive runs, sorted.
+    """Spike rows ``(sample, step, neuron)`` of consecutive runs, sorted, as int64.
 
     The monitors record in time and neuron order, so within each sample the rows already
-    come by step and neuron, and one copy's runs come sample by sample: a stable sort by
-    sample (only when needed) orders them; a full sort is the fallback.
+    come by step and neuron, and one copy's runs come sample by sample: then the parts are
+    checked part by part (small temporaries) and joined; otherwise a stable sort by sample
+    orders them, and a full sort is the fallback.
     """
     if not parts:
         return np.zeros((0, 3), np.int64)
+    parts = [p for p in parts if len(p)] or parts[:1]
+    if all(_rows_sorted(p) for p in parts) and all(
+            _rows_sorted(np.stack([a[-1], b[0]])) for a, b in zip(parts, parts[1:])):
+        return np.concatenate(parts, dtype=np.int64)
     ev = np.concatenate(parts).astype(np.int64, copy=False)
-    if len(ev) < 2:
-        return ev
     if np.any(ev[1:, 0] < ev[:-1, 0]):
         ev = ev[np.argsort(ev[:, 0], kind="stable")]
     key = (ev[:, 0] * n_steps + ev[:, 1]) * n_neurons + ev[:, 2]

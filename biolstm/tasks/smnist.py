@@ -226,14 +226,15 @@ def encode(pixels: np.ndarray, name: str = INPUT_NAME):
     kind[:, : N_PIXELS - 1] = p[:, :-1] * 256 + p[:, 1:]
     kind[:, N_PIXELS - 1] = 65536
     kind[:, N_PIXELS:] = 65537
-    n = count[kind].reshape(-1)
-    cell = np.repeat(np.arange(n.size), n)            # (sample, step) of every event, in order
+    kind = kind.reshape(-1)
+    n = count[kind]                                   # events of each (sample, step) cell
     first = np.cumsum(n) - n                          # index of each cell's first event
-    within = np.arange(cell.size) - first[cell]
-    ch = channels[start[kind.reshape(-1)[cell]] + within]
-    sample, step = np.divmod(cell, N_STEPS)
-    return SpikeTrains(len(p), N_STEPS, {name: N_CHANNELS},
-                       {name: np.stack([sample, step, ch], axis=1)})
+    events = np.empty((int(n.sum()), 3), np.int64)
+    cell = np.repeat(np.arange(n.size, dtype=np.int32), n)      # the cell of every event
+    np.divmod(cell, N_STEPS, out=(events[:, 0], events[:, 1]))
+    # event e of cell c is channel channels[start[kind[c]] + e - first[c]]
+    events[:, 2] = channels[np.repeat(start[kind] - first, n) + np.arange(len(events))]
+    return SpikeTrains(len(p), N_STEPS, {name: N_CHANNELS}, {name: events})
 
 
 # --------------------------------------------------------------------------------------
