@@ -144,3 +144,20 @@ def test_inputs_must_fit_the_network():
         SpikeTrains(2, 10, {"inp": 6}, {"inp": np.array([[1, 0, 0], [0, 3, 2], [1, 0, 0]])})
     unsorted = SpikeTrains(2, 10, {"inp": 6}, {"inp": np.array([[1, 0, 5], [0, 3, 2], [0, 3, 1], [1, 0, 4]])})
     assert unsorted.events["inp"].tolist() == [[0, 3, 1], [0, 3, 2], [1, 0, 4], [1, 0, 5]]
+
+
+def test_spike_rows_are_ordered_whatever_order_the_runs_deliver_them():
+    from biolstm.brian.run import _in_order
+
+    rng = np.random.default_rng(5)
+    rows = np.unique(np.stack([rng.integers(0, 6, 400), rng.integers(0, 30, 400),
+                               rng.integers(0, 7, 400)], axis=1), axis=0).astype(np.int32)
+    want = rows[np.lexsort(rows.T[::-1])].astype(np.int64)
+    in_order = np.array_split(rows, 4)                               # runs as the monitors give them
+    shuffled = [rows[rng.permutation(len(rows))]]                    # one unordered part
+    swapped = in_order[::-1]                                         # runs out of order
+    empty = [np.zeros((0, 3), np.int32)] + in_order
+    for parts in (in_order, shuffled, swapped, empty):
+        got = _in_order(parts, 30, 7)
+        assert got.dtype == np.int64 and np.array_equal(got, want)
+    assert _in_order([], 30, 7).shape == (0, 3)
