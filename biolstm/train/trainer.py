@@ -24,6 +24,7 @@ epochs, after which the readout saturated and the loss diverged.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
 import json
 import logging
@@ -147,10 +148,12 @@ def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` of ``state``, gzip-compressed (a run's checkpoint is committed so that
+    any clone resumes it; compressed, the bAbI spiking RelNet's goes from 6.6 to 4.3 MB)."""
     buf = io.BytesIO()
     torch.save(state, buf)
     with atomic_writer(path, overwrite=True) as fh:
-        fh.write(buf.getvalue())
+        fh.write(gzip.compress(buf.getvalue(), compresslevel=6, mtime=0))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -159,7 +162,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise TrainError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":  # gzip
+            data = gzip.decompress(data)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a bad file
         raise TrainError(f"{path} is not a biolstm training checkpoint ({err})") from None
 
