@@ -42,8 +42,8 @@ The class is read from the readout units' voltage at the last step (839).
 
 from __future__ import annotations
 
-import gzip
 import functools
+import gzip
 import hashlib
 import io
 import json
