@@ -165,7 +165,10 @@ def _in_order(parts: list[np.ndarray], n_steps: int, n_neurons: int) -> np.ndarr
         return np.concatenate(parts, dtype=np.int64)
     ev = np.concatenate(parts).astype(np.int64, copy=False)
     if np.any(ev[1:, 0] < ev[:-1, 0]):
-        ev = ev[np.argsort(ev[:, 0], kind="stable")]
+        sample = ev[:, 0]
+        if sample.max() < 2 ** 16:  # numpy's stable sort of 16-bit keys is a radix sort: ~5x faster
+            sample = sample.astype(np.uint16)
+        ev = ev[np.argsort(sample, kind="stable")]
     key = (ev[:, 0] * n_steps + ev[:, 1]) * n_neurons + ev[:, 2]
     if np.any(key[1:] < key[:-1]):
         ev = ev[np.argsort(key, kind="stable")]

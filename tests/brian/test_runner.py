@@ -157,7 +157,11 @@ def test_spike_rows_are_ordered_whatever_order_the_runs_deliver_them():
     shuffled = [rows[rng.permutation(len(rows))]]                    # one unordered part
     swapped = in_order[::-1]                                         # runs out of order
     empty = [np.zeros((0, 3), np.int32)] + in_order
-    for parts in (in_order, shuffled, swapped, empty):
+    copies = [rows[np.lexsort((rows[:, 2], rows[:, 0], rows[:, 1]))]]  # copies in one run: by step
+    for parts in (in_order, shuffled, swapped, empty, copies):
         got = _in_order(parts, 30, 7)
         assert got.dtype == np.int64 and np.array_equal(got, want)
+        # sample numbers past 16 bits take the general sort
+        far = [p + np.array([70_000, 0, 0], np.int32) for p in parts]
+        assert np.array_equal(_in_order(far, 30, 7), want + [70_000, 0, 0])
     assert _in_order([], 30, 7).shape == (0, 3)
