@@ -103,7 +103,7 @@ HEADS = ("relu", "spiking")
 
 
 BUNDLED_RUN = "babi_relnet"
-"""Folder in ``biolstm/data`` for a shipped spiking RelNet run (``best.pt``, ``vocab.json``); absent so far."""
+"""Folder in ``biolstm/data`` of the shipped spiking RelNet run (``best.pt``, ``vocab.json``, ``README.md``)."""
 
 
 class BabiEvalError(BiolstmError, ValueError):
@@ -111,7 +111,7 @@ class BabiEvalError(BiolstmError, ValueError):
 
 
 def bundled_run_path() -> Path | None:
-    """The spiking RelNet run that ships with biolstm, or None (no trained bAbI weights ship yet)."""
+    """The spiking RelNet run that ships with biolstm, or None (an installation without it)."""
     from importlib import resources
 
     path = Path(str(resources.files("biolstm") / "data" / BUNDLED_RUN))
