@@ -45,7 +45,7 @@ BACKENDS = ("torch", "numpy", "cython", "cpp_standalone")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None,
-                        help="run folder of 'biolstm train babi' (default: the bundled run; none ships yet)")
+                        help="run folder of 'biolstm train babi' (default: the bundled spiking RelNet)")
     parser.add_argument("--data", default="bundled", help="bundled | PATH (bAbI v1.2 folder)")
     parser.add_argument("--task", type=int, default=None, choices=range(1, 21), metavar="N",
                         help="one task (1..20; default all 20)")
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is None:
         args.weights = be.bundled_run_path()
         if args.weights is None:
-            _fail("no trained bAbI weights ship with biolstm yet; give --weights RUN, the --out folder "
-                  "of 'biolstm train babi'")
+            _fail("this installation has no bundled bAbI weights (biolstm/data/babi_relnet); give "
+                  "--weights RUN, the --out folder of 'biolstm train babi'")
     if args.calibration is not None and not Path(args.calibration).is_dir():
         _fail(f"--calibration {args.calibration} is not a folder; give a bAbI v1.2 folder with the "
               f"*_train.txt files (e.g. en-10k)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,7 +268,6 @@ def test_eval_babi_errors(runs, capsys):
         (["--weights", str(runs["spiking"]), "--task", "1", "--mode", "loihi"], "use --backend numpy"),
         (["--weights", str(runs["spiking"])], "give --task N for a task the run was trained on"),
         (["--weights", str(runs["data"])], "is not a 'biolstm train babi' run folder"),
-        ([], "no trained bAbI weights ship with biolstm yet"),
         (["--weights", str(runs["spiking"]), "--task", "1", "--head", "spiking", "--calibration",
           str(runs["data"] / "none")], "is not a folder"),
     ]
@@ -277,9 +277,22 @@ def test_eval_babi_errors(runs, capsys):
         assert message in capsys.readouterr().err, argv
 
 
+def test_eval_babi_defaults_to_the_bundled_run(capsys, monkeypatch):
+    from biolstm.cli import main
+
+    path = be.bundled_run_path()
+    assert path is not None and be.load_run(path).cfg.model == "spiking"
+    assert main(["eval", "babi", "--task", "17", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "spiking" and Path(out["weights"]) == path
+    assert 0 <= out["accuracy_per_task"]["17"] <= 1 and out["questions"] > 50
+    monkeypatch.setattr(be, "bundled_run_path", lambda: None)
+    assert main(["eval", "babi", "--task", "17"]) == 2
+    assert "has no bundled bAbI weights" in capsys.readouterr().err
+
+
 def test_babi_results_script_quick(runs, tmp_path):
     import importlib.util
-    from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "scripts" / "babi_results.py"
     spec = importlib.util.spec_from_file_location("babi_results", path)
