@@ -315,3 +315,14 @@ def test_babi_results_script_quick(runs, tmp_path):
     assert (out / "accuracy.png").stat().st_size > 1000 and "## Per task" in (out / "results.md").read_text()
     with pytest.raises(SystemExit):  # --quick never writes into results/babi
         script.parse_args(argv[:-4] + ["--quick"])
+    # --retime-dnn measures the DNN again into the same outputs and changes nothing else
+    before = json.loads((out / "results.json").read_text())
+    assert script.main(argv + ["--retime-dnn"]) == 0
+    after = json.loads((out / "results.json").read_text())
+    assert after["dnn_timing"]["retimed"] and after["dnn_timing"]["load_average_1min"] >= 0
+    assert {k: v for k, v in after.items() if k not in ("dnn_timing", "energy")} == \
+        {k: v for k, v in before.items() if k not in ("dnn_timing", "energy")}
+    assert (out / "results.csv").read_text().splitlines() == table
+    assert "separate `--retime-dnn` run" in (out / "results.md").read_text()
+    with pytest.raises(be.BabiEvalError, match="needs .* from a full run"):
+        script.main(argv[:-3] + [str(tmp_path / "empty"), "--backend", "numpy", "--retime-dnn"])
