@@ -401,7 +401,21 @@ def write(out: Path, result: dict, test, tasks) -> None:
     with atomic_writer(out / "results.json", overwrite=True, mode="w") as fh:
         json.dump(result, fh, indent=1, default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x))
     atomic_write_text(out / "results.md", markdown(result, table), overwrite=True)
+    write_head_settings(out / be.HEAD_SETTINGS, result)
     plot(table, out / "accuracy.png")
+
+
+def write_head_settings(path: Path, result: dict) -> None:
+    """The head conversion chosen on validation, as a run folder's ``head.json`` (copy it into
+    the spiking run's folder so that ``biolstm eval babi --head spiking`` converts the same way)."""
+    h = result["spiking_head"]
+    c, sel = h["conversion"], h.get("selection") or {}
+    best = max(sel.get("rows", []), key=lambda x: x["same_answer"], default={})
+    settings = {"percentile": c["g_percentile"], "sum_percentile": c["sum_percentile"],
+                "max_rate": c["max_rate"], "n_steps": c["n_steps"],
+                "chosen_on": sel.get("data", "not chosen (defaults)"), "criterion": sel.get("criterion"),
+                "same_answer": best.get("same_answer"), "made_by": "scripts/babi_results.py"}
+    atomic_write_text(path, json.dumps(settings, indent=1) + "\n", overwrite=True)
 
 
 def _pct(x) -> str:

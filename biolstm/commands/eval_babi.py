@@ -17,7 +17,8 @@ Backends: ``torch`` runs the model as trained (float32; the only one for the DNN
 ``numpy``, ``cython`` and ``cpp_standalone`` run the spiking RelNet's sentence and question
 encoders in Brian2 (every distinct sentence once) and, with ``--head relu`` (default), g and
 f as the trained ReLU layers in float64; with ``--head spiking`` g and f are converted into
-LIF layers (``biolstm.convert.relu_mlp``, scaled on training questions of ``--calibration``)
+LIF layers (``biolstm.convert.relu_mlp``, scaled on training questions of ``--calibration``,
+with the settings of the run folder's ``head.json`` where it has one, as the bundled run does)
 and run in Brian2 too. Every Brian2 run is compared with the same network in float64
 (torch for the encoders, numpy for the converted head): the fraction of questions with the
 same answer is printed. ``--mode loihi`` runs the encoders in the Loihi-exact integer
@@ -138,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             cal = be.calibration_questions(args.calibration, run_.vocab, tasks)
             head = be.convert_head(run_.model, be.encode(run_.model, cal, "torch", specs=specs),
-                                   n_steps=args.head_steps, description=cal.description)
-            out["spiking_head"] = head.to_dict()
+                                   n_steps=args.head_steps, description=cal.description, **run_.head_settings)
+            out["spiking_head"] = dict(head.to_dict(), settings_from=be.HEAD_SETTINGS if run_.head_settings
+                                       else "defaults")
             head_backend = "reference" if args.backend == "torch" else args.backend
             hr = be.run_spiking_head(head, codes, head_backend, progress=progress)
             answers = hr.answers

@@ -47,7 +47,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -135,6 +135,11 @@ class RelNetRun:
         The checkpoint's bookkeeping (``epoch``, validation history ...).
     vocab : Vocabulary
     path : Path
+    head_settings : dict
+        Keyword arguments of :func:`convert_head` (``percentile``, ``sum_percentile``,
+        ``max_rate``) from the run folder's optional ``head.json`` (the setting
+        ``scripts/babi_results.py`` chose on validation questions; the bundled run has one);
+        empty: the defaults.
     """
 
     model: Any
@@ -142,6 +147,7 @@ class RelNetRun:
     record: dict
     vocab: Any
     path: Path
+    head_settings: dict = field(default_factory=dict)
 
     @property
     def spiking(self) -> bool:
@@ -168,7 +174,24 @@ def load_run(path: str | Path, model: str | None = None) -> RelNetRun:
     if model is not None and cfg.model != model:
         raise BabiEvalError(f"weights {path} hold a {cfg.model} RelNet, but a {model} RelNet is needed "
                             f"here; give the run folder of 'biolstm train babi --model {model}'")
-    return RelNetRun(net, cfg, record, vocab, path)
+    return RelNetRun(net, cfg, record, vocab, path, _head_settings(path / HEAD_SETTINGS))
+
+
+HEAD_SETTINGS = "head.json"
+"""Optional file of a run folder: the head conversion chosen for it (see :class:`RelNetRun`)."""
+
+
+def _head_settings(path: Path) -> dict:
+    """The :func:`convert_head` settings in ``path`` (``{}`` if the file is absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+        settings = {k: float(stored[k]) for k in ("percentile", "sum_percentile", "max_rate")}
+    except (ValueError, KeyError, TypeError) as err:
+        raise BabiEvalError(f"{path} is not a head settings file ({err!r}); it needs numbers "
+                            f"'percentile', 'sum_percentile' and 'max_rate'; fix or delete it") from None
+    return settings
 
 
 def test_questions(folder: str | Path, vocab, tasks: Sequence[int] | None = None,

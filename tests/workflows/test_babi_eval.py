@@ -258,6 +258,27 @@ def test_eval_babi_spiking_in_brian2_with_a_spiking_head_and_loihi(runs, capsys)
     assert "same answer as the float encoders" in text and "qa1 " in text
 
 
+def test_head_settings_of_a_run_folder(runs, tmp_path, capsys):
+    from biolstm.cli import main
+
+    bundled = be.load_run(be.bundled_run_path())
+    assert bundled.head_settings == {"percentile": 99.9, "sum_percentile": 90.0, "max_rate": 1.0}
+    assert be.load_run(runs["spiking"]).head_settings == {}   # no head.json: the defaults
+    run = tmp_path / "run"
+    shutil.copytree(runs["spiking"], run)
+    (run / be.HEAD_SETTINGS).write_text('{"percentile": 99.0, "sum_percentile": 50, "max_rate": 1}')
+    capsys.readouterr()
+    argv = ["eval", "babi", "--weights", str(run), "--task", "17", "--questions", "3", "--head", "spiking",
+            "--head-steps", "8", "--calibration", str(runs["data"]), "--json"]
+    assert main(argv) == 0
+    head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["spiking_head"]
+    assert (head["g_percentile"], head["sum_percentile"], head["max_rate"]) == (99.0, 50.0, 1.0)
+    assert head["settings_from"] == be.HEAD_SETTINGS
+    (run / be.HEAD_SETTINGS).write_text('{"percentile": 99.0}')
+    assert main(argv) == 2   # with --json the error is a JSON object on stdout
+    assert "is not a head settings file" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
+
+
 def test_eval_babi_errors(runs, capsys):
     from biolstm.cli import main
 
