@@ -152,14 +152,15 @@ def _rows_sorted(rows: np.ndarray) -> bool:
 def _in_order(parts: list[np.ndarray], n_steps: int, n_neurons: int) -> np.ndarray:
     """Spike rows ``(sample, step, neuron)`` of consecutive runs, sorted, as int64.
 
-    The monitors record in time and neuron order, so within each sample the rows already
-    come by step and neuron, and one copy's runs come sample by sample: then the parts are
-    checked part by part (small temporaries) and joined; otherwise a stable sort by sample
-    orders them, and a full sort is the fallback.
+    :func:`collect_run` orders each run's rows by sample (within a sample the monitors give
+    them by step and neuron), and runs hold disjoint sample ranges but may finish in any order
+    (two processes): so the parts are put in the order of their first sample, checked part by
+    part (small temporaries) and joined; otherwise a stable sort by sample orders them, and a
+    full sort is the fallback.
     """
     if not parts:
         return np.zeros((0, 3), np.int64)
-    parts = [p for p in parts if len(p)] or parts[:1]
+    parts = sorted((p for p in parts if len(p)), key=lambda p: int(p[0, 0])) or parts[:1]
     if all(_rows_sorted(p) for p in parts) and all(
             _rows_sorted(np.stack([a[-1], b[0]])) for a, b in zip(parts, parts[1:])):
         return np.concatenate(parts, dtype=np.int64)
