@@ -169,6 +169,13 @@ def _time_dnn(dnn, sub, args) -> dict:
             "per_threads": timing, "load_average_1min": load, "power_W_per_core": DEFAULT_CPU_POWER_W}
 
 
+def _int_keys(obj):
+    """``obj`` read back from JSON with the integer keys (tasks, thread counts) it was written with."""
+    if isinstance(obj, dict):
+        return {(int(k) if isinstance(k, str) and k.isdigit() else k): _int_keys(v) for k, v in obj.items()}
+    return [_int_keys(v) for v in obj] if isinstance(obj, list) else obj
+
+
 def retime_dnn(args) -> int:
     """``--retime-dnn``: measure the DNN timing again (on a quiet machine) into ``<out>/results.json``
     and rewrite the outputs from it; nothing else is recomputed."""
@@ -177,15 +184,7 @@ def retime_dnn(args) -> int:
     path = args.out / "results.json"
     if not path.is_file():
         raise be.BabiEvalError(f"--retime-dnn needs {path} from a full run; run without it first")
-    result = json.loads(path.read_text())
-    for key in ("torch_dnn", "torch_spiking", "brian2", "spiking_head", "loihi_exact"):
-        result[key]["accuracy_per_task"] = {int(t): a for t, a in result[key]["accuracy_per_task"].items()}
-    for key in ("torch_dnn", "torch_spiking", "brian2"):
-        result[key]["questions_per_task"] = {int(t): n for t, n in result[key]["questions_per_task"].items()}
-    for key in ("brian2", "spiking_head", "loihi_exact"):
-        for name, agreement in result[key].items():
-            if name.startswith("agreement") and isinstance(agreement, dict):
-                agreement["per_task"] = {int(t): a for t, a in agreement["per_task"].items()}
+    result = _int_keys(json.loads(path.read_text()))
     torch.set_num_threads(1)
     dnn = be.load_run(args.dnn, "dnn")
     sub = be.test_questions(Path(args.babi), dnn.vocab, result["tasks"], args.brian_questions)
@@ -195,7 +194,7 @@ def retime_dnn(args) -> int:
         result["energy"]["dnn_2_threads"] = {"seconds_per_inference": t2,
                                              "energy_J": t2 * 2 * result["dnn_timing"]["power_W_per_core"]}
     result["dnn_timing"]["retimed"] = time.strftime("%Y-%m-%d")
-    write(args.out, result, None, result["tasks"])
+    write(args.out, result, result["tasks"])
     say(f"rewrote {args.out}/results.* with the new DNN timing")
     return 0
 
@@ -365,13 +364,13 @@ def main(argv=None) -> int:
     timings["energy_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     result["timings_s"] = timings
-    write(args.out, result, test, tasks)
+    write(args.out, result, tasks)
     say(f"wrote {args.out}/results.{{json,csv,md}}, placement_trained.csv, accuracy.png "
         f"({timings['total_s']:.0f} s)")
     return 0
 
 
-def write(out: Path, result: dict, test, tasks) -> None:
+def write(out: Path, result: dict, tasks) -> None:
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
