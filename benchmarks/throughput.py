@@ -437,6 +437,8 @@ def eval_rows(row: str, name: str, backend: str, mode: str, samples: int, env: d
         note = f"accuracy {100 * out.get('accuracy', float('nan')):.1f} %"
         if compile_s is not None:
             note += f"; codegen+compile {compile_s:.1f} s"
+        if out.get("prepared_run"):
+            note += "; prepared run (no Brian2 import)"
         rows.append(_row(row, name, m, samples, cache, compile_s=compile_s, inner_s=sim, note=note))
         rows[-1]["detail"] = {"simulate_s": out.get("wall_s"), **t}   # for the md, not the csv
 
@@ -829,7 +831,9 @@ def summary(rows: list[dict], machine: dict, check: dict | None, copies: list[di
     if detail:
         lines += ["", "Where the warm evals' time goes (the eval's own timings from its `--json` output): "
                   "whole process = Python start-up and imports + loading weights and data + `simulate_smnist` "
-                  "(encoding, packing inputs, the compiled program, reading its results) + the summary.", "",
+                  "(encoding, packing inputs, the compiled program, reading its results) + the summary; a "
+                  "warm call that finds its prepared run (`biolstm.brian.prepared`) loads that instead of "
+                  "the weights and imports no Brian2, and its simulate_smnist column is the prepared run's.", "",
                   "| row | whole process wall s (CPU s) | simulate_smnist s | program run s | in Network.run s | "
                   "file i/o s | program runs |", "|---|---|---|---|---|---|---|"]
         for r in detail:

@@ -8,10 +8,12 @@ format. Times are integer steps of ``dt``; state values are SI floats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from brian2 import Quantity, second
+
+if TYPE_CHECKING:  # Brian2 is imported where a Quantity is made: reading an Activity needs none
+    from brian2 import Quantity
 
 __all__ = ["Activity", "sorted_events"]
 
@@ -118,10 +120,14 @@ class Activity:
 
     def rate(self, population: str) -> Quantity:
         """Mean firing rate per neuron in hertz."""
+        from brian2 import second
+
         return self.rate_per_step(population) / (self.dt * second)
 
     def spike_times(self, population: str, sample: int = 0) -> tuple[Quantity, np.ndarray]:
         """Spike times (from the sample's start) and neuron indices of one sample."""
+        from brian2 import second
+
         ev = self._events(population)
         ev = ev[ev[:, 0] == sample]
         return ev[:, 1] * self.dt * second, ev[:, 2]
@@ -157,7 +163,7 @@ class Activity:
                 "neurons": self.population_sizes[pop],
                 "spikes": self.total_spikes(pop),
                 "spikes_per_neuron_per_step": self.rate_per_step(pop),
-                "rate_hz": float(self.rate(pop)),
+                "rate_hz": self.rate_per_step(pop) / self.dt,   # = float(self.rate(pop))
             }
             for pop in self.spikes
         ]

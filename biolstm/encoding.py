@@ -9,14 +9,16 @@ same number of steps. Each sample is simulated from the reset state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-from brian2 import Quantity, second
-from brian2.units.fundamentalunits import have_same_dimensions
 
 from biolstm.errors import BiolstmError
-from biolstm.spec import NetworkSpec, SpecError
+
+if TYPE_CHECKING:  # spike trains are plain arrays: running a compiled program imports no Brian2
+    from brian2 import Quantity
+
+    from biolstm.spec import NetworkSpec
 
 __all__ = ["SpikeTrains", "InputError", "poisson_spike_trains"]
 
@@ -162,6 +164,11 @@ def poisson_spike_trains(
     seed : int or None
         Seed of numpy's generator (reproducible by default).
     """
+    from brian2 import Quantity, second
+    from brian2.units.fundamentalunits import have_same_dimensions
+
+    from biolstm.spec import SpecError
+
     if not isinstance(rate, Quantity) or not have_same_dimensions(rate, 1 / second):
         raise SpecError(f"rate {rate!r} must be in hertz (e.g. 20*Hz)")
     p = float(rate * dt)

@@ -13,6 +13,9 @@ One builder, one runner, one program cache:
   ``cuda_standalone``.
 """
 
+import importlib
+from typing import Any
+
 from biolstm.brian.backends import (
     BACKENDS,
     BackendStatus,
@@ -21,10 +24,32 @@ from biolstm.brian.backends import (
     require_backend,
 )
 from biolstm.brian.build import SCHEDULE, StructureError
-from biolstm.brian.compare import compare_activities
-from biolstm.brian.run import evaluate, simulate
-from biolstm.brian.runner import BrianNetwork, build_network
-from biolstm.brian.standalone import CompiledNetwork, is_cached
+
+# The runners are imported when first used (PEP 562): running a compiled program from the
+# cache (biolstm.brian.standalone, biolstm.brian.prepared) imports no Brian2, while the
+# builders, Brian2's own runtime and the comparison tools do.
+_LAZY = {
+    "compare_activities": "biolstm.brian.compare",
+    "evaluate": "biolstm.brian.run",
+    "simulate": "biolstm.brian.run",
+    "BrianNetwork": "biolstm.brian.runner",
+    "build_network": "biolstm.brian.runner",
+    "CompiledNetwork": "biolstm.brian.standalone",
+    "is_cached": "biolstm.brian.standalone",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'biolstm.brian' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value   # later lookups (and monkeypatching) see a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BACKENDS",

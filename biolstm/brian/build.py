@@ -43,6 +43,7 @@ import contextlib
 import hashlib
 import json
 import math
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -271,6 +272,14 @@ class NetworkDescription:
 
     def source_size(self, pre: str) -> int:
         return self.inputs[pre] if pre in self.inputs else self.group(pre).size
+
+    def without_models(self) -> "NetworkDescription":
+        """A copy without the groups' Brian2 arguments (``kwargs``, ``initial``: equations and
+        quantities): everything running a compiled program and collecting its monitors reads,
+        in plain values, so it pickles and loads without importing Brian2
+        (:mod:`biolstm.brian.prepared`). It cannot be built or keyed (:meth:`structure`)."""
+        return dataclasses.replace(self, groups=[dataclasses.replace(g, kwargs={}, initial={})
+                                                 for g in self.groups])
 
     # -- structure ----------------------------------------------------------------------
     def pattern(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Estimate", "ESTIMATES", "AUTO", "choose_backend", "estimate_seconds"]
+__all__ = ["Estimate", "ESTIMATES", "AUTO", "choose_backend", "estimate_seconds", "warm_standalone_first"]
 
 AUTO = "auto"
 """The backend name that asks for :func:`choose_backend`."""
@@ -74,6 +74,23 @@ def estimate_seconds(backend: str, mode: str, n_samples: int, warm: bool) -> flo
     """Estimated wall seconds of ``n_samples`` on ``backend`` (``warm``: nothing to compile)."""
     e = ESTIMATES[mode][backend]
     return e.start_s + (0.0 if warm else e.compile_s) + int(n_samples) / e.samples_per_s
+
+
+def warm_standalone_first(mode: str, n_samples: int) -> str | None:
+    """The reason line of :func:`choose_backend` if a cached ``cpp_standalone`` program wins
+    for ``n_samples`` whatever else is installed or warm (its estimate beats every other
+    backend's warm estimate), else None. Needs no network: a caller that knows the program is
+    cached (a prepared run, :mod:`biolstm.brian.prepared`) skips describing the network."""
+    if mode not in ESTIMATES:
+        raise ValueError(f"mode {mode!r} must be one of {sorted(ESTIMATES)}")
+    mine = estimate_seconds("cpp_standalone", mode, n_samples, True)
+    others = sorted((estimate_seconds(b, mode, n_samples, True), b) for b in ESTIMATES[mode]
+                    if b != "cpp_standalone")
+    if others and others[0][0] <= mine:
+        return None
+    best = f" (at best {others[0][1]}: about {others[0][0]:.0f} s)" if others else ""
+    return (f"cpp_standalone: compiled program cached (prepared run); about {mine:.0f} s for "
+            f"{n_samples} samples{best}")
 
 
 def _torch_kernel_built() -> bool:

@@ -334,11 +334,9 @@ def run_description(desc: NetworkDescription, inputs: SpikeTrains, backend: str 
                 "biolstm.loihi.emulate.run_genn(qnet, inputs)")
         from biolstm.brian import standalone
 
-        R, K = standalone.simulate_layout(backend, inputs.n_samples, desc.integer_units)
-        net = standalone.CompiledNetwork(desc, inputs.n_steps, backend=backend,
-                                         replicas=replicas or R, slots=slots or K,
-                                         directory=directory, strict_float=bool(strict_float),
-                                         cuda_options=cuda_options)
+        net = standalone.simulate_program(desc, inputs.n_steps, inputs.n_samples, backend,
+                                          replicas=replicas, slots=slots, directory=directory,
+                                          strict_float=strict_float, cuda_options=cuda_options)
         act = net.build(progress=progress).run(inputs, progress=progress)
     else:
         act = run_runtime(desc, inputs, backend, replicas=replicas or 1, progress=progress)

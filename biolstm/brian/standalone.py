@@ -84,6 +84,7 @@ __all__ = [
     "enforce_limit",
     "is_cached",
     "simulate_layout",
+    "simulate_program",
     "strict_float",
     "toolchain",
 ]
@@ -472,6 +473,44 @@ class CompiledNetwork:
         self.compiled_here = False
         self.timings: dict[str, float] = {"codegen_s": 0.0, "compile_s": 0.0}
         self.manifest: dict[str, Any] | None = None
+        self._prepared = None
+
+    # -- a prepared run: this program with one network's weights, no Brian2 needed --------
+    def prepare(self, spec=None):
+        """This program with the weights (and per-neuron values) of ``spec`` (default: the
+        network given at construction) in compiled order: a
+        :class:`~biolstm.brian.prepared.PreparedRun`, which :mod:`biolstm.brian.prepared`
+        saves so that a later process runs the program without describing the network again
+        (and without importing Brian2). :class:`StructureError` if ``spec`` does not fit."""
+        from biolstm.brian.prepared import PreparedRun
+
+        if not self.in_cache:
+            raise ValueError(f"CompiledNetwork.prepare: the program in {self.directory} is not in the "
+                             f"cache; prepared runs refer to cached programs only")
+        desc, weights = self._fit(spec if spec is not None else self.description)
+        return PreparedRun(program=self.name, key=self.key, backend=self.backend, n_steps=self.n_steps,
+                           replicas=self.replicas, slots=self.slots,
+                           description=desc.without_models(),
+                           weights={k: np.asarray(v) for k, v in weights.items()})
+
+    @classmethod
+    def from_prepared(cls, prepared) -> "CompiledNetwork | None":
+        """The cached program of a :class:`~biolstm.brian.prepared.PreparedRun`, ready to
+        :meth:`run` its weights (no ``spec`` argument), or None if the program is no longer in
+        the cache (evicted, cleared). Nothing is described, keyed or built."""
+        net = cls.__new__(cls)
+        desc = prepared.description
+        net.spec, net.description, net.record = None, desc, desc.record
+        net.n_steps, net.backend = int(prepared.n_steps), prepared.backend
+        net.replicas, net.slots = int(prepared.replicas), int(prepared.slots)
+        net.cuda_options, net.make_jobs, net.strict_float = {}, os.cpu_count() or 1, False
+        net.pattern, net.extra_gcc, net.structure = None, (), None
+        net.key, net.name, net.in_cache = prepared.key, prepared.program, True
+        net.directory = cache_root() / prepared.program
+        net.compiled_here, net.timings = False, {"codegen_s": 0.0, "compile_s": 0.0}
+        net.manifest = _read_manifest(net.directory, net.key)
+        net._prepared = prepared
+        return net if net.manifest is not None else None
 
     # -- properties ----------------------------------------------------------------
     @property
@@ -657,7 +696,14 @@ class CompiledNetwork:
         if self.manifest is None:
             self.build(progress=progress)
         require_backend(self.backend)
-        desc, weights = self._fit(spec if spec is not None else self.description)
+        if self._prepared is not None:
+            if spec is not None:
+                raise ValueError("CompiledNetwork.run: this program runs the weights it was prepared "
+                                 "with (from_prepared); build a CompiledNetwork from the network to "
+                                 "run other weights")
+            desc, weights = self._prepared.description, self._prepared.weights
+        else:
+            desc, weights = self._fit(spec if spec is not None else self.description)
         for name, size in desc.inputs.items():
             if inputs.sizes.get(name) != size or set(inputs.sizes) != set(desc.inputs):
                 from biolstm.encoding import InputError
@@ -929,7 +975,9 @@ def enforce_limit(limit: int | str | None = None, *, keep: Sequence[str] = (),
 def clear_cache(older_than_days: float | None = None, *, root: str | os.PathLike | None = None
                 ) -> list[str]:
     """Remove every program (or those last used more than ``older_than_days`` days ago)
-    and leftovers of interrupted builds; programs in use stay. Returns the names removed."""
+    and leftovers of interrupted builds, and so the prepared runs
+    (:func:`biolstm.brian.prepared.clear`); programs in use stay. Returns the names of the
+    programs and folders removed."""
     root = Path(root) if root is not None else cache_root()
     if not root.is_dir():
         return []
@@ -942,14 +990,33 @@ def clear_cache(older_than_days: float | None = None, *, root: str | os.PathLike
             removed.append(e.name)
     if older_than_days is None:
         for folder in root.iterdir():  # interrupted builds and incomplete folders
-            if not folder.is_dir() or folder.name == "locks" or _read_manifest(folder) is not None:
+            if (not folder.is_dir() or folder.name in ("locks", "prepared")
+                    or _read_manifest(folder) is not None):
                 continue
             name = folder.name[5:].rsplit("-", 1)[0] if folder.name.startswith(".tmp-") else folder.name
             with locked(root / "locks" / f"{name}.lock", blocking=False) as free:
                 if free:  # not being built right now
                     shutil.rmtree(folder, ignore_errors=True)
                     removed.append(folder.name)
+    if root == cache_root():   # the prepared runs of these programs (biolstm.brian.prepared)
+        from biolstm.brian import prepared
+
+        prepared.clear(older_than_days)
     return removed
+
+
+def simulate_program(desc: NetworkDescription, n_steps: int, n_samples: int,
+                     backend: str = "cpp_standalone", *, replicas: int | None = None,
+                     slots: int | None = None, directory: str | os.PathLike | None = None,
+                     strict_float: bool | None = None, cuda_options: dict | None = None
+                     ) -> "CompiledNetwork":
+    """The :class:`CompiledNetwork` that :func:`biolstm.brian.simulate` (and the Loihi-exact
+    mode) runs ``n_samples`` of ``desc`` with: the layout of :func:`simulate_layout` unless
+    ``replicas``/``slots`` are given, Brian2's compiler flags as they are unless
+    ``strict_float``. Not built yet (:meth:`CompiledNetwork.build`, :meth:`~CompiledNetwork.is_built`)."""
+    R, K = simulate_layout(backend, n_samples, desc.integer_units)
+    return CompiledNetwork(desc, int(n_steps), backend=backend, replicas=replicas or R, slots=slots or K,
+                           directory=directory, strict_float=bool(strict_float), cuda_options=cuda_options)
 
 
 # ---------------------------------------------------------------------------------------
@@ -999,7 +1066,4 @@ def is_cached(network: Any, n_steps: int, backend: str = "cpp_standalone", *,
     if mode == "loihi" and not desc.integer_units:
         raise ValueError("is_cached: mode = 'loihi' needs the Loihi-exact network; quantize the "
                          "NetworkSpec first (biolstm.loihi.quantize.quantize)")
-    replicas, slots = simulate_layout(backend, n_samples, desc.integer_units)
-    net = CompiledNetwork(desc, int(n_steps), backend=backend, replicas=replicas, slots=slots,
-                          strict_float=False)
-    return net.is_built()
+    return simulate_program(desc, n_steps, n_samples, backend).is_built()

