@@ -246,18 +246,30 @@ def calibration_questions(folder: str | Path, vocab, tasks: Sequence[int] | None
 # --------------------------------------------------------------------------------------
 
 
-def encoder_specs(model) -> dict[str, Any]:
+LOIHI_VTH_MANTISSA = 2032
+"""Loihi threshold mantissa of the encoders' spiking populations (the voltage scale).
+
+Chosen by ``scripts/babi_loihi_scale.py`` on 2,000 validation questions of the bundled network
+(``results/babi/loihi_scale.md``): the Loihi-exact encoders give the float encoders' answer on
+96.0 % at the paper's 508, 96.5 / 96.8 / 96.9 / 97.0 % at 1016 / 2032 / 4064 / 8128, 94.5 % at
+16256, and 32512 no longer fits the weight formats; 2032 is the smallest within one standard
+error of the best. At 508 one spike's AHP jump is so few units of the auxiliary compartment that
+Loihi's truncating decay removes one unit per step (``biolstm.loihi.check`` warns)."""
+
+
+def encoder_specs(model, vth_mant: int = LOIHI_VTH_MANTISSA) -> dict[str, Any]:
     """``{"sentence": NetworkSpec, "question": NetworkSpec}`` of a SpikingRelNet's encoders.
 
     The effective (8-bit) weights the model computes with; metadata carries the
-    threshold-scale hint for Loihi (threshold mantissa 508, the paper's AHP setting).
+    voltage-scale hint for Loihi: every spiking population's threshold at mantissa
+    ``vth_mant`` (default :data:`LOIHI_VTH_MANTISSA`; the paper's AHP setting is 508).
     """
     from biolstm.loihi.quantize import threshold_scale_hint
 
     out = {}
     for role in ("sentence", "question"):
         net = getattr(model, role)
-        out[role] = net.to_spec(metadata={"loihi": {"volt_per_unit": threshold_scale_hint(net.spec)},
+        out[role] = net.to_spec(metadata={"loihi": {"volt_per_unit": threshold_scale_hint(net.spec, vth_mant)},
                                           "role": f"{role} encoder of a trained spiking RelNet"})
     return out
 
