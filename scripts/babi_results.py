@@ -334,6 +334,7 @@ def main(argv=None) -> int:
         "questions": len(sub), "head": "relu (float64)", "accuracy_per_task": l_acc, **be.summarise_accuracy(l_acc),
         "agreement_with_float": be.agreement(l_answers, brian_answers, sub.tasks),
         "identical_codes": float(np.mean(lcodes.sentences == codes.sentences)),
+        "vth_mantissa": be.LOIHI_VTH_MANTISSA,
         "layer_rates": be.layer_rates(lcodes, cs)}
     timings["loihi_exact_s"] = time.perf_counter() - t0
 
@@ -458,7 +459,9 @@ def markdown(r: dict, table) -> str:
         f"{h['brian2_questions']} questions of <= {h['brian2_max_sentences']} sentences (Brian2 accuracy on them "
         f"{_pct(h['brian2_accuracy'])} %); the spiking head = the ReLU head on "
         f"{_pct(h['agreement_with_relu_head_all']['same_answer'])} % of {h['questions']} questions. Loihi-exact encoders = float on "
-        f"{_pct(lx['agreement_with_float']['same_answer'])} % (bar 95 %).", "",
+        f"{_pct(lx['agreement_with_float']['same_answer'])} % (bar 95 %)"
+        + (f", with the encoders' Loihi voltage scale at threshold mantissa {lx['vth_mantissa']} (chosen on "
+           f"validation questions: `loihi_scale.md`)." if "vth_mantissa" in lx else "."), "",
         "## Per task", "",
         "| task | DNN torch | spiking torch | Brian2 | Brian2 = float64 | spiking head | Loihi-exact | Loihi = float |",
         "|---|---|---|---|---|---|---|---|"]
