@@ -136,9 +136,10 @@ def environment_stamp() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return "missing"
 
-    prefs = {}
-    for path in (Path.home() / ".brian" / "user_preferences", Path("brian_preferences").resolve()):
-        prefs[str(path)] = _file_digest(path) if path.is_file() else None
+    # the contents (not the place: a job run from another folder without one shares the key)
+    prefs = {role: _file_digest(path) if path.is_file() else None
+             for role, path in (("user", Path.home() / ".brian" / "user_preferences"),
+                                ("current_folder", Path("brian_preferences")))}
     cxx = _compiler("CXX", ("g++", "c++", "clang++"))
     try:
         st = os.stat(cxx) if cxx else None

@@ -41,6 +41,11 @@ def test_key_follows_file_contents_options_preferences_and_compiler_environment(
     assert prepared.prepared_key([c], options) != key
     assert prepared.prepared_key([a], {**options, "mode": "loihi"}) != key
     assert prepared.prepared_key([a], {**options, "slots": 64}) != key
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert prepared.prepared_key([a], options) == key            # another folder, no preference file
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "brian_preferences").write_text("codegen.cpp.extra_compile_args_gcc = ['-O1']\n")
     with_prefs = prepared.prepared_key([a], options)
     assert with_prefs != key                                       # Brian2 reads ./brian_preferences
