@@ -14,6 +14,7 @@ One builder, one runner, one program cache:
 """
 
 import importlib
+import importlib.util
 from typing import Any
 
 from biolstm.brian.backends import (
@@ -41,6 +42,8 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:   # a submodule, as before
+            return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module 'biolstm.brian' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value   # later lookups (and monkeypatching) see a plain attribute

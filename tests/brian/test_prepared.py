@@ -150,3 +150,17 @@ def test_eval_command_saves_then_uses_the_prepared_run(tmp_path, capsys):
     assert main(argv[:-1]) == 0
     text = capsys.readouterr().out
     assert text.startswith("NetworkSpec:") and "Accuracy:" in text
+
+
+def test_biolstm_brian_imports_brian2_only_when_used():
+    code = ("import sys, biolstm.brian as b\n"
+            "assert 'brian2' not in sys.modules\n"
+            "b.standalone.cache_root(); b.simulate; b.CompiledNetwork; b.prepared.load('0' * 32)\n"
+            "assert 'brian2' not in sys.modules\n"
+            "from biolstm.brian.backends import activated\n"
+            "with activated('numpy'): pass\n"
+            "assert 'brian2' in sys.modules\n"
+            "try:\n    b.no_such_thing\nexcept AttributeError as err:\n    print(err)\n")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    assert "has no attribute 'no_such_thing'" in child.stdout
