@@ -40,10 +40,10 @@ objects of one slot by name, so the names of the objects are part of the descrip
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 

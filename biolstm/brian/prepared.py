@@ -48,7 +48,7 @@ from biolstm.encoding import SpikeTrains
 from biolstm.fileio import atomic_writer
 
 __all__ = ["PreparedRun", "PREPARED_VERSION", "MAX_PREPARED", "prepared_root", "environment_stamp",
-           "prepared_key", "save", "load", "run", "saved", "clear"]
+           "prepared_key", "save", "load", "is_saved", "run", "saved", "clear"]
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def save(prepared: PreparedRun, key: str) -> Path:
     """Save ``prepared`` under ``key`` (atomically; replaces one of the same key) and keep at most
     :data:`MAX_PREPARED` prepared runs. Returns the file."""
     root = prepared_root()
-    path = root / f"{key}.pkl"
+    path = _path(key)
     with atomic_writer(path, overwrite=True) as fh:
         pickle.dump(prepared, fh, protocol=pickle.HIGHEST_PROTOCOL)
     files = sorted(root.glob("*.pkl"), key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
@@ -187,9 +187,18 @@ def save(prepared: PreparedRun, key: str) -> Path:
     return path
 
 
+def _path(key: str) -> Path:
+    return prepared_root() / f"{key}.pkl"
+
+
+def is_saved(key: str) -> bool:
+    """Whether a prepared run is saved under ``key`` (without reading it)."""
+    return _path(key).is_file()
+
+
 def load(key: str) -> PreparedRun | None:
     """The prepared run saved under ``key``, or None (none saved, unreadable, another format)."""
-    path = prepared_root() / f"{key}.pkl"
+    path = _path(key)
     try:
         with open(path, "rb") as fh:
             prepared = pickle.load(fh)

@@ -87,13 +87,17 @@ def run(args: argparse.Namespace) -> int:
         load_chip(args.chip)  # a bad --chip fails before the simulation, not after it
     data = ev.test_data(args.data, args.samples, args.seed)
     prepared_key = None
-    if args.backend in (AUTO, "cpp_standalone") and _can_prepare(args):
+    if args.backend in (AUTO, "cpp_standalone"):
         prepared_key = ev.prepared_key(args.weights, args.n_regular, args.mode, len(data))
     result = choice = spec = None
     if prepared_key is not None and not args.loihi:
-        # a cached program run before with these weights: no Brian2 import, no description
-        choice = _standalone_first(args.backend, args.mode, len(data))
-        if choice is not False:
+        # a cached program run before with these weights: no Brian2 import, no description;
+        # --backend auto takes it only where a cached cpp_standalone program wins anyway
+        if args.backend == AUTO:
+            from biolstm.brian.choose import warm_standalone_first
+
+            choice = warm_standalone_first(args.mode, len(data))
+        if args.backend != AUTO or choice:
             result = ev.evaluate_prepared(prepared_key, data, args.mode, progress=not args.json)
     if result is None:
         spec = ev.load_weights(args.weights, args.n_regular)
@@ -107,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
     elif choice:
         print(f"backend auto -> {choice}", file=sys.stderr, flush=True)
     out = result.to_dict()
-    out.pop("summary", None)
     out["prepared_run"] = bool(result.activity.metadata.get("prepared", False))
     if choice:
         out["backend_choice"] = choice
@@ -125,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, default=_jsonable))
         return 0
-    print(spec.summary() if spec is not None else result.extra["summary"])
+    print(spec.summary() if spec is not None else result.activity.metadata["summary"])
     print(f"Data: {result.data}")
     print(f"Backend: {result.backend}, mode {result.mode}, {result.n_samples} samples, "
           f"{result.wall_s:.1f} s")
@@ -136,24 +139,6 @@ def run(args: argparse.Namespace) -> int:
     if args.loihi:
         _print_loihi(out["loihi"])
     return 0
-
-
-def _can_prepare(args: argparse.Namespace) -> bool:
-    """Whether this evaluation may run as a prepared run (the weights are one file)."""
-    from pathlib import Path
-
-    return args.weights is None or Path(args.weights).is_file()
-
-
-def _standalone_first(backend: str, mode: str, n_samples: int) -> str | None | bool:
-    """For ``--backend auto``: the reason line if a warm ``cpp_standalone`` program is sure to
-    be the choice (:func:`~biolstm.brian.choose.warm_standalone_first`), else False; for an
-    explicit ``cpp_standalone``: None (no choice was made)."""
-    if backend != AUTO:
-        return None
-    from biolstm.brian.choose import warm_standalone_first
-
-    return warm_standalone_first(mode, n_samples) or False
 
 
 def resolve_backend(backend: str, spec, n_samples: int, mode: str = "float", *, record=None,

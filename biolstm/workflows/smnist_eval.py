@@ -232,8 +232,8 @@ def prepared_key(weights: str | Path | None, n_regular: int, mode: str, n_sample
 def evaluate_prepared(key: str, data: smnist.Dataset, mode: str, *,
                       progress: bool = True) -> EvalResult | None:
     """:func:`evaluate_spec` through the prepared run saved under ``key`` (no Brian2 import),
-    or None if there is none (or its program left the cache). ``extra["summary"]`` is the
-    network's summary."""
+    or None if there is none (or its program left the cache). The activity's
+    ``metadata["summary"]`` is the network's summary."""
     from biolstm.brian import prepared
 
     t0 = time.perf_counter()
@@ -244,19 +244,20 @@ def evaluate_prepared(key: str, data: smnist.Dataset, mode: str, *,
     act = prepared.run(prep, inputs, progress=progress)
     if act is None:
         return None
-    result = score(act, data, prep.backend, mode, time.perf_counter() - t0)
-    result.extra["summary"] = prep.info.get("summary", "")
-    return result
+    act.metadata["summary"] = prep.info.get("summary", "")
+    return score(act, data, prep.backend, mode, time.perf_counter() - t0)
 
 
 def remember_prepared(key: str, spec, result: EvalResult) -> bool:
     """Save the prepared run of an evaluation that ran a cached ``cpp_standalone`` program, so
     that the same evaluation runs without Brian2 next time (:func:`evaluate_prepared`).
-    Returns True if saved (False: the run used no cached program)."""
+    Returns True if saved (False: the run used no cached program, or it is saved already)."""
     from biolstm.brian import prepared
     from biolstm.brian.build import describe
     from biolstm.brian.standalone import simulate_program
 
+    if prepared.is_saved(key):   # e.g. a --loihi run, which never takes the prepared path
+        return False
     act = result.activity
     program_key = (act.metadata or {}).get("key")
     if program_key is None or not str(act.metadata.get("project", "")):
