@@ -14,7 +14,10 @@ Reads two run folders of ``biolstm train babi`` (the DNN RelNet (a) and the spik
    on ``--calibration-questions`` training questions; the settings of
    ``biolstm.workflows.babi_eval.HEAD_GRID`` chosen on ``--head-select-questions`` validation
    questions per task, the held-out tail of the training files, by the same answer as the
-   ReLU head): its accuracy on all the Brian2 questions in its numpy float64 simulation
+   ReLU head), then fine-tuned by surrogate gradients (``biolstm.train.head_finetune``) on
+   ``--finetune-questions`` training questions, keeping the epoch that answers most of
+   ``--finetune-val-questions`` validation questions per task correctly: its accuracy (and
+   the converted head's, before fine-tuning) on all the Brian2 questions in its numpy float64 simulation
    (``head_reference``, the same schedule as the Brian2 network), and in Brian2 on
    ``--head-questions`` of them per task with stories of at most ``--head-max-sentences``
    sentences (``--head-steps`` steps each; every story length is its own program, with
@@ -31,7 +34,9 @@ Reads two run folders of ``biolstm train babi`` (the DNN RelNet (a) and the spik
    (read from ``biolstm/loihi/chips/loihi1.json``), and the DNN (a) timed on this CPU
    (batch 1, torch threads 1 and 2);
 6. writes ``<out>/results.json``, ``results.csv`` (per task), ``results.md``,
-   ``placement_trained.csv`` and ``accuracy.png``.
+   ``placement_trained.csv``, ``accuracy.png``, and the chosen head as ``head.json`` (its
+   conversion settings) and ``head.npz`` (the fine-tuned head, :func:`~biolstm.workflows.babi_eval.save_head`):
+   copy both into the spiking run's folder for ``biolstm eval babi --head spiking``.
 
 Usage::
 
@@ -68,7 +73,8 @@ QUALITY_BAR = {"mean_accuracy": 0.85, "tasks_passed": 10, "points_below_dnn": 3.
 """Issue 17: spiking mean accuracy >= 85 %, >= 10 tasks passed, within 3 points of the DNN."""
 
 QUICK = dict(brian_questions=4, head_questions=2, head_max_sentences=2, calibration_questions=40, energy_questions=3,
-             head_steps=16, timing_repeats=5, head_select_questions=2)
+             head_steps=16, timing_repeats=5, head_select_questions=2, finetune_questions=20, finetune_epochs=1,
+             finetune_val_questions=2)
 
 
 def say(*parts) -> None:
@@ -93,6 +99,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--calibration-questions", type=int, default=500, help="training questions scaling the head")
     p.add_argument("--head-select-questions", type=int, default=10,
                    help="validation questions per task choosing the head conversion (0: defaults)")
+    p.add_argument("--finetune-questions", type=int, default=4000,
+                   help="training questions fine-tuning the converted head (0: no fine-tuning)")
+    p.add_argument("--finetune-epochs", type=int, default=3, help="epochs of the head fine-tuning")
+    p.add_argument("--finetune-lr", type=float, default=1e-4, help="Adam learning rate of the head fine-tuning")
+    p.add_argument("--finetune-val-questions", type=int, default=20,
+                   help="validation questions per task choosing the fine-tuning epoch")
     p.add_argument("--energy-questions", type=int, default=50, help="qa17 2-sentence questions for the energy")
     p.add_argument("--timing-repeats", type=int, default=50, help="timed DNN inferences per thread count")
     p.add_argument("--no-paper-size-placement", action="store_true",
@@ -286,6 +298,27 @@ def main(argv=None) -> int:
         selection = {"data": val.description, "criterion": "same answer as the ReLU head", "rows": selection}
     else:
         head = be.convert_head(snn.model, cal_codes, n_steps=args.head_steps, description=cal.description)
+    finetuning = None
+    if args.finetune_questions > 0:
+        from biolstm.train.head_finetune import FINETUNE_GAMMA, finetune_head
+
+        converted = head
+        ft = be.calibration_questions(folder, snn.vocab, tasks, args.finetune_questions, seed=1)
+        ft_val = be.calibration_questions(folder, snn.vocab, tasks, args.finetune_val_questions * len(tasks),
+                                          part="validation", seed=2)
+        say(f"fine-tuning the spiking head on {ft.description}; epoch chosen on {ft_val.description}")
+        tf = time.perf_counter()
+        head, history = finetune_head(converted, be.encode(snn.model, ft, "torch", specs=specs), ft.answers,
+                                      be.encode(snn.model, ft_val, "torch", specs=specs), ft_val.answers,
+                                      epochs=args.finetune_epochs, lr=args.finetune_lr, progress=say)
+        say(f"spiking head as converted: {len(sub)} questions in its float64 simulation")
+        c_acc = be.per_task_accuracy(be.run_spiking_head(converted, codes, "reference").answers, sub)
+        finetuning = {"training": ft.description, "validation": ft_val.description,
+                      "criterion": "validation accuracy (float64 simulation)", "epochs": args.finetune_epochs,
+                      "lr": args.finetune_lr, "gamma": FINETUNE_GAMMA, "history": history,
+                      "kept_epoch": (head.finetuned or {}).get("epoch", 0), "wall_s": time.perf_counter() - tf,
+                      "converted_accuracy_per_task": c_acc, **{f"converted_{k}": v for k, v in
+                                                               be.summarise_accuracy(c_acc).items()}}
     say(f"spiking head: {len(sub)} questions in its float64 simulation")
     h_ref = be.run_spiking_head(head, codes, "reference")
     h_acc = be.per_task_accuracy(h_ref.answers, sub)
@@ -294,7 +327,7 @@ def main(argv=None) -> int:
     h_brian = be.run_spiking_head(head, codes, args.backend, rows=rows, progress=True)
     h_sub = sub.subset(rows)
     result["spiking_head"] = {
-        "conversion": head.to_dict(), "selection": selection, "backend": args.backend,
+        "conversion": head.to_dict(), "selection": selection, "finetuning": finetuning, "backend": args.backend,
         "questions": int(len(sub)), "simulation": "numpy float64 (head_reference)",
         "accuracy_per_task": h_acc, **be.summarise_accuracy(h_acc),
         "relu_head_accuracy_same_questions": be.summarise_accuracy(b_acc)["mean_accuracy"],
@@ -365,13 +398,13 @@ def main(argv=None) -> int:
     timings["energy_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     result["timings_s"] = timings
-    write(args.out, result, tasks)
-    say(f"wrote {args.out}/results.{{json,csv,md}}, placement_trained.csv, accuracy.png "
+    write(args.out, result, tasks, head)
+    say(f"wrote {args.out}/results.{{json,csv,md}}, placement_trained.csv, accuracy.png, head.json, head.npz "
         f"({timings['total_s']:.0f} s)")
     return 0
 
 
-def write(out: Path, result: dict, tasks) -> None:
+def write(out: Path, result: dict, tasks, head=None) -> None:
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
@@ -386,6 +419,8 @@ def write(out: Path, result: dict, tasks) -> None:
             "brian2_questions": result["brian2"]["questions_per_task"].get(t),
             "brian2_same_as_torch_float64": result["brian2"]["agreement_with_torch_float64"]["per_task"].get(t),
             "spiking_head": result["spiking_head"]["accuracy_per_task"].get(t),
+            "spiking_head_converted": ((result["spiking_head"].get("finetuning") or {})
+                                       .get("converted_accuracy_per_task") or {}).get(t),
             "spiking_head_same_as_reference": result["spiking_head"]["agreement_with_float64_reference"][
                 "per_task"].get(t),
             "loihi_exact": result["loihi_exact"]["accuracy_per_task"].get(t),
@@ -402,6 +437,8 @@ def write(out: Path, result: dict, tasks) -> None:
         json.dump(result, fh, indent=1, default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x))
     atomic_write_text(out / "results.md", markdown(result, table), overwrite=True)
     write_head_settings(out / be.HEAD_SETTINGS, result)
+    if head is not None:
+        be.save_head(head, out / be.HEAD_WEIGHTS)
     plot(table, out / "accuracy.png")
 
 
@@ -432,7 +469,9 @@ def markdown(r: dict, table) -> str:
         + (" **Quick mode: test-sized numbers.**" if r["quick"] else ""), "",
         "Route: the spiking RelNet's AHP encoders were trained by BPTT with g and f as ReLU layers on their "
         "spike counts (last 14 steps); g and f are then converted into rate-coded LIF layers "
-        "(`biolstm.convert.relu_mlp`, data-based normalisation on training questions), without fine-tuning. "
+        "(`biolstm.convert.relu_mlp`, data-based normalisation on training questions)"
+        + (", then fine-tuned as spiking layers by surrogate gradients (`biolstm.train.head_finetune`; "
+           "section below). " if h.get("finetuning") else ", without fine-tuning. ") +
         f"Training: DNN {tr['dnn'].get('epochs_run', '?')} epochs, {tr['dnn'].get('training_s', float('nan')) / 60:.0f} min; "
         f"spiking {tr['spiking'].get('epochs_run', '?')} epochs, "
         f"{tr['spiking'].get('training_s', float('nan')) / 60:.0f} min (sums of `history.csv` epoch times).", "",
@@ -447,6 +486,9 @@ def markdown(r: dict, table) -> str:
         f"| (b) Brian2 encoders, spiking head ({h['conversion']['n_steps']} steps, float64 simulation) | "
         f"{h['questions']} | {_pct(h['mean_accuracy'])} % (ReLU head on the same: "
         f"{_pct(h['relu_head_accuracy_same_questions'])} %) | {h['n_passed']} of {h['n_tasks']} |",
+        *([f"| (b) Brian2 encoders, spiking head as converted (before fine-tuning) | {h['questions']} | "
+           f"{_pct(h['finetuning']['converted_mean_accuracy'])} % | {h['finetuning']['converted_n_passed']} of "
+           f"{h['finetuning']['converted_n_tasks']} |"] if h.get("finetuning") else []),
         f"| (b) Loihi-exact encoders, ReLU head | {lx['questions']} | {_pct(lx['mean_accuracy'])} % | "
         f"{lx['n_passed']} of {lx['n_tasks']} |", "",
         f"Quality bar (>= 85 %, >= 10 tasks passed, within 3 points of the DNN): mean "
@@ -479,6 +521,16 @@ def markdown(r: dict, table) -> str:
         for x in h["selection"]["rows"]:
             lines.append(f"| {x['percentile']} | {x['sum_percentile']} | {x['max_rate']} | "
                          f"{_pct(x['same_answer'])} % | {x['relative_error']:.2f} |")
+    ft = h.get("finetuning")
+    if ft:
+        lines += ["", f"Head fine-tuning: {ft['epochs']} epochs on {ft['training']} (Adam, lr {ft['lr']:g}, "
+                  f"pseudo-derivative dampening {ft['gamma']}, {ft['wall_s'] / 60:.0f} min); the epoch kept is the one "
+                  f"with the best accuracy on {ft['validation']} (epoch {ft['kept_epoch']}; 0 = as converted):", "",
+                  "| epoch | training loss | training accuracy | validation accuracy |", "|---|---|---|---|"]
+        for x in ft["history"]:
+            loss = "" if x["train_loss"] is None else f"{x['train_loss']:.3f}"
+            lines.append(f"| {x['epoch']} | {loss} | {_pct(x['train_accuracy'])} | "
+                         f"{_pct(x['val_accuracy'])} % |")
     lines += ["", "## Firing rates (spikes per neuron per step)", "", "| layer | all steps | code window |",
               "|---|---|---|"]
     for x in b["layer_rates"]:

@@ -4,6 +4,7 @@ Examples::
 
     biolstm eval babi --weights runs/babi_snn                          # torch, the bundled test subset
     biolstm eval babi --weights runs/babi_snn --backend cpp_standalone --task 17
+    biolstm eval babi --backend cpp_standalone --head spiking --loihi --json   # the bundled run's head
     biolstm eval babi --weights runs/babi_snn --backend cpp_standalone --head spiking \\
         --calibration PATH/en-10k --loihi --json
     biolstm eval babi --weights runs/babi_snn --backend numpy --mode loihi --questions 20
@@ -16,10 +17,12 @@ read. A task is passed at an error of at most 5 % (the bAbI convention).
 Backends: ``torch`` runs the model as trained (float32; the only one for the DNN RelNet).
 ``numpy``, ``cython`` and ``cpp_standalone`` run the spiking RelNet's sentence and question
 encoders in Brian2 (every distinct sentence once) and, with ``--head relu`` (default), g and
-f as the trained ReLU layers in float64; with ``--head spiking`` g and f are converted into
-LIF layers (``biolstm.convert.relu_mlp``, scaled on training questions of ``--calibration``,
-with the settings of the run folder's ``head.json`` where it has one, as the bundled run does)
-and run in Brian2 too. Every Brian2 run is compared with the same network in float64
+f as the trained ReLU layers in float64; with ``--head spiking`` g and f run as LIF layers in
+Brian2 too: the run folder's stored head (``head.npz``: converted and fine-tuned on training
+questions by ``scripts/babi_results.py``; the bundled run has one) or, given
+``--calibration``, converted afresh (``biolstm.convert.relu_mlp``, scaled on training
+questions of that folder, with the settings of the run folder's ``head.json`` where it has
+one), without fine-tuning. Every Brian2 run is compared with the same network in float64
 (torch for the encoders, numpy for the converted head): the fraction of questions with the
 same answer is printed. ``--mode loihi`` runs the encoders in the Loihi-exact integer
 emulation (the head as chosen), compared with the float encoders. ``--loihi`` places the
@@ -30,6 +33,7 @@ per inference (needs ``--head spiking``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -58,10 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="float, or loihi: the encoders in the Loihi-exact emulation (Brian2 backends)")
     parser.add_argument("--head", choices=["relu", "spiking"], default="relu",
                         help="g and f as the trained ReLU layers (float64) or converted LIF layers")
-    parser.add_argument("--head-steps", type=positive_int, default=64,
-                        help="steps the spiking head runs per question (default 64)")
+    parser.add_argument("--head-steps", type=positive_int, default=None,
+                        help="steps the spiking head runs per question (default: the stored head's, else 64)")
     parser.add_argument("--calibration", default=None,
-                        help="bAbI folder whose training files scale the spiking head (--head spiking)")
+                        help="bAbI folder whose training files scale the spiking head (--head spiking): "
+                             "converts g and f afresh instead of using the run's stored head.npz")
     parser.add_argument("--loihi", action="store_true",
                         help="also place the network on Loihi 1 and estimate energy/latency/EDP")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
@@ -82,12 +87,13 @@ def _check_options(args, run) -> None:
     if args.mode == "loihi" and args.backend == "torch":
         _fail("--mode loihi runs the Loihi-exact emulation on a Brian2 backend; use --backend numpy, "
               "cython or cpp_standalone")
-    if args.head == "spiking" and args.calibration is None:
-        _fail("--head spiking converts g and f with scales measured on training questions; give "
-              "--calibration PATH (a bAbI v1.2 folder with the *_train.txt files, e.g. en-10k)")
+    if args.head == "spiking" and args.calibration is None and run.head_file is None:
+        _fail(f"--head spiking needs g and f as LIF layers: {run.path} has no stored spiking head "
+              f"({run.path}/head.npz, written by scripts/babi_results.py), so give --calibration PATH "
+              f"(a bAbI v1.2 folder with the *_train.txt files, e.g. en-10k) to convert them")
     if args.loihi and args.head != "spiking":
         _fail("--loihi places the whole spiking network, whose g and f are the converted LIF layers; "
-              "add --head spiking --calibration PATH")
+              "add --head spiking")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,11 +143,18 @@ def run(args: argparse.Namespace) -> int:
                 ref_answers = be.relu_head_logits(run_.model.head, ref, run_.cfg.code_steps).argmax(1)
                 out["agreement_with_float64"] = be.agreement(answers, ref_answers, data.tasks)
         else:
-            cal = be.calibration_questions(args.calibration, run_.vocab, tasks)
-            head = be.convert_head(run_.model, be.encode(run_.model, cal, "torch", specs=specs),
-                                   n_steps=args.head_steps, description=cal.description, **run_.head_settings)
-            out["spiking_head"] = dict(head.to_dict(), settings_from=be.HEAD_SETTINGS if run_.head_settings
-                                       else "defaults")
+            if args.calibration is not None:
+                cal = be.calibration_questions(args.calibration, run_.vocab, tasks)
+                head = be.convert_head(run_.model, be.encode(run_.model, cal, "torch", specs=specs),
+                                       n_steps=args.head_steps or 64, description=cal.description,
+                                       **run_.head_settings)
+                source = be.HEAD_SETTINGS if run_.head_settings else "defaults"
+            else:
+                head = be.load_head(run_.head_file, run_.model)
+                if args.head_steps is not None:
+                    head = dataclasses.replace(head, n_steps=args.head_steps)
+                source = be.HEAD_WEIGHTS
+            out["spiking_head"] = dict(head.to_dict(), settings_from=source)
             head_backend = "reference" if args.backend == "torch" else args.backend
             hr = be.run_spiking_head(head, codes, head_backend, progress=progress)
             answers = hr.answers

@@ -55,7 +55,7 @@ the readout of an MLP with ``L`` layers starts to receive spikes after ``L - 1``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -376,6 +376,41 @@ class ConvertedMLP:
 
         return simulate(self.spec, inputs, backend, progress=progress)
 
+    @classmethod
+    def from_normalised(cls, layers: Sequence[DenseLayer], normalised: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                        input_scale: float, scales: Sequence[float], rates: Sequence[float], v_th: Quantity,
+                        dt: Quantity = 1 * ms, prefix: str = "h", metadata: dict | None = None) -> "ConvertedMLP":
+        """A converted MLP from stored parts: the float ``layers`` (:func:`mlp_layers`), the
+        weights ``normalised`` in units of ``v_th`` and the conversion's scales and rates (as
+        :func:`convert_relu_mlp` made them), e.g. read back from a file."""
+        layers = list(layers)
+        new = [(np.array(w, dtype=float), np.array(b, dtype=float)) for w, b in normalised]
+        shapes = [((l.n_in, l.n_out), (l.n_out,)) for l in layers]
+        if [(w.shape, b.shape) for w, b in new] != shapes or len(scales) != len(layers) \
+                or len(rates) != len(layers) + 1:
+            raise ReLUConversionError(
+                f"stored weights have shapes {[(w.shape, b.shape) for w, b in new]} ({len(scales)} scales, "
+                f"{len(rates)} rates); the MLP's layers need {shapes}, {len(layers)} scales and "
+                f"{len(layers) + 1} rates")
+        names = [f"{prefix}{k + 1}" for k in range(len(layers) - 1)] + ["out"]
+        spec = _layer_spec(new, names, not layers[-1].relu, v_th, dt, dict(metadata or {}))
+        return cls(spec=spec, layers=layers, input_scale=float(input_scale), scales=[float(x) for x in scales],
+                   rates=[float(x) for x in rates], normalised=new, v_th=float(v_th), populations=names)
+
+    def with_normalised(self, normalised: Sequence[tuple[np.ndarray, np.ndarray]],
+                        note: str = "fine-tuned") -> "ConvertedMLP":
+        """A copy whose layers have the weights ``normalised`` (``(W'_l, b'_l)`` in units of
+        ``v_th``, the shapes of :attr:`normalised`), e.g. after fine-tuning; scales, rates and
+        the original float layers stay as converted, the spec's metadata says ``note``."""
+        new = [(np.array(w, dtype=float), np.array(b, dtype=float)) for w, b in normalised]
+        if [(w.shape, b.shape) for w, b in new] != [(w.shape, b.shape) for w, b in self.normalised]:
+            raise ReLUConversionError(
+                f"new weights have shapes {[(w.shape, b.shape) for w, b in new]}; this network's layers "
+                f"have {[(w.shape, b.shape) for w, b in self.normalised]}")
+        meta = dict(self.spec.metadata, weights=note)
+        spec = _layer_spec(new, self.populations, self.has_readout, self.v_th * volt, self.spec.dt, meta)
+        return replace(self, spec=spec, normalised=new)
+
     def predict(self, x: np.ndarray, n_steps: int, **kwargs: Any) -> np.ndarray:
         """Output values ``[N, n_out]`` of the spiking network (see :meth:`run` and :meth:`output_values`)."""
         return self.output_values(self.run(x, n_steps, **kwargs))
@@ -415,8 +450,6 @@ def convert_relu_mlp(model: Any, calibration: np.ndarray, *, percentile: float =
     -------
     ConvertedMLP
     """
-    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
-
     for name, value in (("max_rate", max_rate), ("input_rate", input_rate)):
         if not isinstance(value, (int, float, np.floating)) or not 0 < float(value) <= 1:
             raise ReLUConversionError(f"{name} = {value!r} must be in (0, 1] spikes per step")
@@ -428,28 +461,11 @@ def convert_relu_mlp(model: Any, calibration: np.ndarray, *, percentile: float =
     readout = not layers[-1].relu
     rates = [float(input_rate)] + [float(max_rate)] * (L - 1) + [1.0 if readout else float(max_rate)]
     lams = [lam0] + scales
-    tau = NO_LEAK_STEPS * dt
     names = [f"{prefix}{k + 1}" for k in range(L - 1)] + ["out"]
-    pops = []
-    for k, name in enumerate(names):
-        last = k == L - 1
-        if last and readout:
-            pops.append(Population(name, layers[k].n_out, "li", {"tau_m": tau}))
-        else:
-            pops.append(Population(name, layers[k].n_out, "lif",
-                                   {"tau_m": tau, "v_th": v_th, "v_reset": 0 * mV, "t_ref": 0 * ms}))
-    projections, normalised = [], []
-    vth = float(v_th)
+    normalised = []
     for k, layer in enumerate(layers):
         gain = (rates[k + 1] / lams[k + 1]) * (lams[k] / rates[k])
-        w = layer.weight * gain
-        b = layer.bias * rates[k + 1] / lams[k + 1]
-        normalised.append((w, b))
-        pre = "input" if k == 0 else names[k - 1]
-        projections.append(Projection(f"{pre}_{names[k]}", pre, names[k], w * vth, weight_unit=volt))
-        if np.any(b != 0):
-            projections.append(Projection(f"bias_{names[k]}", "bias", names[k], b[None, :] * vth,
-                                          weight_unit=volt))
+        normalised.append((layer.weight * gain, layer.bias * rates[k + 1] / lams[k + 1]))
     meta = {
         "converted_from": "ReLU MLP",
         "conversion": {
@@ -462,10 +478,35 @@ def convert_relu_mlp(model: Any, calibration: np.ndarray, *, percentile: float =
         },
     }
     meta.update(metadata or {})
-    spec = NetworkSpec(pops, projections, [InputGroup("input", layers[0].n_in), InputGroup("bias", 1)],
-                       Readout("out", "v", "last") if readout else None, dt=dt, metadata=meta)
+    spec = _layer_spec(normalised, names, readout, v_th, dt, meta)
     return ConvertedMLP(spec=spec, layers=layers, input_scale=lam0, scales=scales, rates=rates,
-                        normalised=normalised, v_th=vth, populations=names)
+                        normalised=normalised, v_th=float(v_th), populations=names)
+
+
+def _layer_spec(normalised: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str], readout: bool,
+                v_th: Quantity, dt: Quantity, metadata: dict):
+    """The NetworkSpec of layers with weights ``normalised`` (units of ``v_th``; see :func:`convert_relu_mlp`)."""
+    from biolstm.spec import InputGroup, NetworkSpec, Population, Projection, Readout
+
+    tau = NO_LEAK_STEPS * dt
+    L = len(normalised)
+    pops, projections = [], []
+    for k, name in enumerate(names):
+        n_out = normalised[k][0].shape[1]
+        if k == L - 1 and readout:
+            pops.append(Population(name, n_out, "li", {"tau_m": tau}))
+        else:
+            pops.append(Population(name, n_out, "lif",
+                                   {"tau_m": tau, "v_th": v_th, "v_reset": 0 * mV, "t_ref": 0 * ms}))
+    vth = float(v_th)
+    for k, (w, b) in enumerate(normalised):
+        pre = "input" if k == 0 else names[k - 1]
+        projections.append(Projection(f"{pre}_{names[k]}", pre, names[k], w * vth, weight_unit=volt))
+        if np.any(b != 0):
+            projections.append(Projection(f"bias_{names[k]}", "bias", names[k], b[None, :] * vth,
+                                          weight_unit=volt))
+    return NetworkSpec(pops, projections, [InputGroup("input", normalised[0][0].shape[0]), InputGroup("bias", 1)],
+                       Readout(names[-1], "v", "last") if readout else None, dt=dt, metadata=metadata)
 
 
 def if_reference(converted: ConvertedMLP, x: np.ndarray, n_steps: int, *, reset: str = "zero",

@@ -153,6 +153,12 @@ class RelNetRun:
     def spiking(self) -> bool:
         return self.cfg.model == "spiking"
 
+    @property
+    def head_file(self) -> Path | None:
+        """The run folder's stored spiking head (``head.npz``, :func:`load_head`), or None."""
+        path = self.path / HEAD_WEIGHTS
+        return path if self.spiking and path.is_file() else None
+
 
 def load_run(path: str | Path, model: str | None = None) -> RelNetRun:
     """The best-validation model of a run folder (``best.pt`` and ``vocab.json``).
@@ -477,6 +483,9 @@ class SpikingHead:
         What the scales were calibrated on.
     max_rate, percentile, sum_percentile : float
         The conversion settings (:func:`convert_head`).
+    finetuned : dict or None
+        How g's and f's weights were fine-tuned after the conversion
+        (:func:`biolstm.train.head_finetune.finetune_head`), None: as converted.
     """
 
     g: Any
@@ -495,14 +504,15 @@ class SpikingHead:
     max_rate: float
     sum_percentile: float
     percentile: float
+    finetuned: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able description (scales, rates, steps)."""
+        """JSON-able description (scales, rates, steps, fine-tuning)."""
         return {"n_steps": self.n_steps, "max_rate": self.max_rate, "lambda_sum": self.lambda_sum,
                 "g_percentile": self.percentile, "sum_percentile": self.sum_percentile,
                 "sum_weight_vth": self.sum_weight, "g_scales": self.g.scales, "f_scales": self.f.scales,
                 "g_input_scale": self.g.input_scale, "calibration": self.calibration,
-                "g_units": list(self.g_units), "f_units": list(self.f_units)}
+                "g_units": list(self.g_units), "f_units": list(self.f_units), "finetuned": self.finetuned}
 
 
 SUM_PERCENTILE = 90.0
@@ -567,6 +577,74 @@ def convert_head(model, calibration: EncoderCodes, *, n_steps: int = 64, max_rat
                        max_rate=float(max_rate),
                        sum_percentile=float(percentile if sum_percentile is None else sum_percentile),
                        percentile=float(percentile))
+
+
+HEAD_WEIGHTS = "head.npz"
+"""Optional file of a run folder: a converted (and fine-tuned) spiking head, complete
+(:func:`save_head`); ``biolstm eval babi --head spiking`` runs it without calibration data."""
+
+
+def save_head(head: SpikingHead, path: str | Path, *, overwrite: bool = True) -> Path:
+    """Write ``head`` (weights of g and f in units of ``v_th``, scales, settings) to ``path`` (.npz), atomically."""
+    from biolstm.fileio import atomic_writer
+
+    def compact(x: np.ndarray) -> np.ndarray:  # float32 where that loses nothing (fine-tuned weights)
+        x32 = x.astype(np.float32)
+        return x32 if np.array_equal(x32.astype(np.float64), x) else x
+
+    arrays = {}
+    for part, conv in (("g", head.g), ("f", head.f)):
+        for k, (w, b) in enumerate(conv.normalised):
+            arrays[f"{part}_w{k}"], arrays[f"{part}_b{k}"] = compact(w), compact(b)
+    fields = {k: getattr(head, k) for k in ("lambda_sum", "sum_weight", "n_steps", "code_steps", "n_words",
+                                            "n_regular", "n_adaptive", "n_answers", "calibration", "max_rate",
+                                            "sum_percentile", "percentile", "finetuned")}
+    fields["g_units"], fields["f_units"] = list(head.g_units), list(head.f_units)
+    for part, conv in (("g", head.g), ("f", head.f)):
+        fields[part] = {"input_scale": conv.input_scale, "scales": conv.scales, "rates": conv.rates,
+                        "v_th": conv.v_th, "dt": float(conv.spec.dt),
+                        "conversion": conv.spec.metadata.get("conversion")}
+    arrays["description"] = np.array(json.dumps(fields, default=float))
+    with atomic_writer(path, overwrite=overwrite) as fh:
+        np.savez_compressed(fh, **arrays)
+    return Path(path)
+
+
+def load_head(path: str | Path, model) -> SpikingHead:
+    """The spiking head :func:`save_head` wrote for the SpikingRelNet ``model``.
+
+    Raises BabiEvalError when the file is not such a head or does not fit ``model``."""
+    from brian2 import second, volt
+
+    from biolstm.convert.relu_mlp import ConvertedMLP, ReLUConversionError, mlp_layers
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        fields = json.loads(str(arrays.pop("description")))
+        parts = {}
+        for part, mlp in (("g", model.head.g), ("f", model.head.f)):
+            layers = mlp_layers(mlp)
+            meta = fields[part]
+            normalised = [(arrays[f"{part}_w{k}"].astype(np.float64), arrays[f"{part}_b{k}"].astype(np.float64))
+                          for k in range(len(layers))]
+            parts[part] = ConvertedMLP.from_normalised(
+                layers, normalised, input_scale=meta["input_scale"], scales=meta["scales"], rates=meta["rates"],
+                v_th=meta["v_th"] * volt, dt=meta["dt"] * second, prefix=part,
+                metadata={"converted_from": "ReLU MLP", "conversion": meta["conversion"],
+                          "weights": "fine-tuned" if fields["finetuned"] else "as converted"})
+    except (OSError, ValueError, KeyError, TypeError, ReLUConversionError) as err:
+        raise BabiEvalError(f"{path} is not a spiking head of this RelNet ({err}); write it again with "
+                            f"scripts/babi_results.py, or delete it to convert the head with --calibration") from None
+    return SpikingHead(g=parts["g"], f=parts["f"], lambda_sum=float(fields["lambda_sum"]),
+                       sum_weight=float(fields["sum_weight"]), n_steps=int(fields["n_steps"]),
+                       code_steps=int(fields["code_steps"]), n_words=int(fields["n_words"]),
+                       n_regular=int(fields["n_regular"]), n_adaptive=int(fields["n_adaptive"]),
+                       n_answers=int(fields["n_answers"]), g_units=tuple(fields["g_units"]),
+                       f_units=tuple(fields["f_units"]), calibration=str(fields["calibration"]),
+                       max_rate=float(fields["max_rate"]), sum_percentile=float(fields["sum_percentile"]),
+                       percentile=float(fields["percentile"]), finetuned=fields["finetuned"])
 
 
 _ENCODER_POP = re.compile(r"(s\d+|q)_(reg|ada)")

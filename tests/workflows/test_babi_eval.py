@@ -279,12 +279,43 @@ def test_head_settings_of_a_run_folder(runs, tmp_path, capsys):
     assert "is not a head settings file" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
 
 
+def test_eval_babi_runs_the_stored_head_without_calibration(runs, tmp_path, capsys):
+    from biolstm.cli import main
+    from biolstm.train.head_finetune import HeadNetwork, with_weights
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["spiking"], run)
+    loaded = be.load_run(run)
+    assert loaded.head_file is None
+    cal = be.calibration_questions(runs["data"], loaded.vocab, TASKS, 20)
+    head = be.convert_head(loaded.model, be.encode(loaded.model, cal, "torch"), n_steps=10)
+    net = HeadNetwork(head, dtype=torch.float64)
+    with torch.no_grad():
+        net.g_b0.add_(0.02)
+    tuned = with_weights(head, net, epoch=2, lr=1e-4)
+    be.save_head(tuned, run / be.HEAD_WEIGHTS)
+    assert be.load_run(run).head_file == run / be.HEAD_WEIGHTS
+    capsys.readouterr()
+    argv = ["eval", "babi", "--weights", str(run), "--task", "17", "--questions", "4", "--head", "spiking",
+            "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["spiking_head"]["settings_from"] == be.HEAD_WEIGHTS
+    assert out["spiking_head"]["finetuned"] == {"epoch": 2, "lr": 1e-4} and out["spiking_head"]["n_steps"] == 10
+    # the answers are those of the stored head's float64 simulation
+    data = be.test_questions("bundled", loaded.vocab, [17], 4)
+    ref = be.run_spiking_head(tuned, be.encode(loaded.model, data, "torch"), "reference")
+    assert out["accuracy_per_task"]["17"] == pytest.approx(float(np.mean(ref.answers == data.answers)))
+    assert main(argv[:-1] + ["--head-steps", "6", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["spiking_head"]["n_steps"] == 6
+
+
 def test_eval_babi_errors(runs, capsys):
     from biolstm.cli import main
 
     cases = [
         (["--weights", str(runs["dnn"]), "--task", "1", "--backend", "numpy"], "runs in torch only"),
-        (["--weights", str(runs["spiking"]), "--task", "1", "--head", "spiking"], "give --calibration PATH"),
+        (["--weights", str(runs["spiking"]), "--task", "1", "--head", "spiking"], "no stored spiking head"),
         (["--weights", str(runs["spiking"]), "--task", "1", "--loihi"], "add --head spiking"),
         (["--weights", str(runs["spiking"]), "--task", "1", "--mode", "loihi"], "use --backend numpy"),
         (["--weights", str(runs["spiking"])], "give --task N for a task the run was trained on"),
@@ -334,6 +365,12 @@ def test_babi_results_script_quick(runs, tmp_path):
     table = (out / "results.csv").read_text().splitlines()
     assert table[0].startswith("task,name,dnn_torch,spiking_torch") and len(table) == 3
     assert (out / "accuracy.png").stat().st_size > 1000 and "## Per task" in (out / "results.md").read_text()
+    ft = r["spiking_head"]["finetuning"]
+    assert [x["epoch"] for x in ft["history"]] == [0, 1] and ft["kept_epoch"] in (0, 1)
+    assert 0 <= ft["converted_mean_accuracy"] <= 1 and "Head fine-tuning" in (out / "results.md").read_text()
+    # the head written = the head evaluated: its float64 run gives the reported accuracy
+    saved = be.load_head(out / be.HEAD_WEIGHTS, be.load_run(runs["spiking"]).model)
+    assert saved.to_dict() == r["spiking_head"]["conversion"]
     with pytest.raises(SystemExit):  # --quick never writes into results/babi
         script.parse_args(argv[:-4] + ["--quick"])
     # --retime-dnn measures the DNN again into the same outputs and changes nothing else
