@@ -99,11 +99,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--calibration-questions", type=int, default=500, help="training questions scaling the head")
     p.add_argument("--head-select-questions", type=int, default=10,
                    help="validation questions per task choosing the head conversion (0: defaults)")
-    p.add_argument("--finetune-questions", type=int, default=4000,
+    p.add_argument("--finetune-questions", type=int, default=8000,
                    help="training questions fine-tuning the converted head (0: no fine-tuning)")
-    p.add_argument("--finetune-epochs", type=int, default=3, help="epochs of the head fine-tuning")
+    p.add_argument("--finetune-epochs", type=int, default=2, help="epochs of the head fine-tuning")
     p.add_argument("--finetune-lr", type=float, default=1e-4, help="Adam learning rate of the head fine-tuning")
-    p.add_argument("--finetune-val-questions", type=int, default=20,
+    p.add_argument("--finetune-val-questions", type=int, default=30,
                    help="validation questions per task choosing the fine-tuning epoch")
     p.add_argument("--energy-questions", type=int, default=50, help="qa17 2-sentence questions for the energy")
     p.add_argument("--timing-repeats", type=int, default=50, help="timed DNN inferences per thread count")
