@@ -505,12 +505,14 @@ def markdown(r: dict, table) -> str:
         + (f", with the encoders' Loihi voltage scale at threshold mantissa {lx['vth_mantissa']} (chosen on "
            f"validation questions: `loihi_scale.md`)." if "vth_mantissa" in lx else "."), "",
         "## Per task", "",
-        "| task | DNN torch | spiking torch | Brian2 | Brian2 = float64 | spiking head | Loihi-exact | Loihi = float |",
-        "|---|---|---|---|---|---|---|---|"]
+        "| task | DNN torch | spiking torch | Brian2 | Brian2 = float64 | spiking head | spiking head as converted "
+        "| Loihi-exact | Loihi = float |",
+        "|---|---|---|---|---|---|---|---|---|"]
     for _, t in table.iterrows():
         lines.append(f"| qa{t['task']} {t['name']} | {_pct(t['dnn_torch'])} | {_pct(t['spiking_torch'])} | "
                      f"{_pct(t['spiking_brian2'])} | {_pct(t['brian2_same_as_torch_float64'])} | "
-                     f"{_pct(t['spiking_head'])} | {_pct(t['loihi_exact'])} | "
+                     f"{_pct(t['spiking_head'])} | {_pct(t.get('spiking_head_converted'))} | "
+                     f"{_pct(t['loihi_exact'])} | "
                      f"{_pct(t['loihi_exact_same_as_float'])} |")
     if h.get("selection"):
         lines += ["", f"Head conversion chosen on {h['selection']['data']} ({h['selection']['criterion']}; "
@@ -529,7 +531,8 @@ def markdown(r: dict, table) -> str:
                   "| epoch | training loss | training accuracy | validation accuracy |", "|---|---|---|---|"]
         for x in ft["history"]:
             loss = "" if x["train_loss"] is None else f"{x['train_loss']:.3f}"
-            lines.append(f"| {x['epoch']} | {loss} | {_pct(x['train_accuracy'])} | "
+            acc = "" if x["train_accuracy"] is None else f"{_pct(x['train_accuracy'])} %"
+            lines.append(f"| {x['epoch']} | {loss} | {acc} | "
                          f"{_pct(x['val_accuracy'])} % |")
     lines += ["", "## Firing rates (spikes per neuron per step)", "", "| layer | all steps | code window |",
               "|---|---|---|"]

@@ -4,8 +4,8 @@ The rate-coded conversion (:func:`biolstm.workflows.babi_eval.convert_head`) cop
 trained ReLU weights of g and f, scaled on calibration questions, into non-leaky LIF layers.
 With few spikes per question (64 steps; g's last layer fires about 0.001 spikes per neuron
 and step) the sum over pairs is estimated coarsely, and the answer differs from the ReLU
-head's on about 1 question in 6. The issue's route, and Rueckauer et al.'s remark on
-converted networks, is a short fine-tuning of the converted layers themselves:
+head's on about 1 question in 5 (``results/babi/results.md``). What recovers part of that is a
+short fine-tuning of the converted layers as spiking layers:
 :class:`HeadNetwork` runs the head exactly as :func:`~biolstm.workflows.babi_eval.head_reference`
 does (regular rate code of the encoder codes, ``v > 1`` then reset to 0, population spikes
 one step later, the readout integrating) with the LSNN pseudo-derivative

@@ -263,6 +263,8 @@ def test_head_settings_of_a_run_folder(runs, tmp_path, capsys):
 
     bundled = be.load_run(be.bundled_run_path())
     assert bundled.head_settings == {"percentile": 99.9, "sum_percentile": 90.0, "max_rate": 1.0}
+    stored = be.load_head(bundled.head_file, bundled.model)   # the converted, fine-tuned head
+    assert stored.n_steps == 64 and stored.to_dict()["g_percentile"] == 99.9
     assert be.load_run(runs["spiking"]).head_settings == {}   # no head.json: the defaults
     run = tmp_path / "run"
     shutil.copytree(runs["spiking"], run)
