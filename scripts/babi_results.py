@@ -14,7 +14,7 @@ Reads two run folders of ``biolstm train babi`` (the DNN RelNet (a) and the spik
    on ``--calibration-questions`` training questions; the settings of
    ``biolstm.workflows.babi_eval.HEAD_GRID`` chosen on ``--head-select-questions`` validation
    questions per task, the held-out tail of the training files, by the same answer as the
-   ReLU head), then fine-tuned by surrogate gradients (``biolstm.train.head_finetune``) on
+   ReLU head), then fine-tuned by surrogate gradients (``biolstm.workflows.head_finetune``) on
    ``--finetune-questions`` training questions, keeping the epoch that answers most of
    ``--finetune-val-questions`` validation questions per task correctly: its accuracy (and
    the converted head's, before fine-tuning) on all the Brian2 questions in its numpy float64 simulation
@@ -300,7 +300,7 @@ def main(argv=None) -> int:
         head = be.convert_head(snn.model, cal_codes, n_steps=args.head_steps, description=cal.description)
     finetuning = None
     if args.finetune_questions > 0:
-        from biolstm.train.head_finetune import FINETUNE_GAMMA, finetune_head
+        from biolstm.workflows.head_finetune import FINETUNE_GAMMA, finetune_head
 
         converted = head
         ft = be.calibration_questions(folder, snn.vocab, tasks, args.finetune_questions, seed=1)
@@ -470,7 +470,7 @@ def markdown(r: dict, table) -> str:
         "Route: the spiking RelNet's AHP encoders were trained by BPTT with g and f as ReLU layers on their "
         "spike counts (last 14 steps); g and f are then converted into rate-coded LIF layers "
         "(`biolstm.convert.relu_mlp`, data-based normalisation on training questions)"
-        + (", then fine-tuned as spiking layers by surrogate gradients (`biolstm.train.head_finetune`; "
+        + (", then fine-tuned as spiking layers by surrogate gradients (`biolstm.workflows.head_finetune`; "
            "section below). " if h.get("finetuning") else ", without fine-tuning. ") +
         f"Training: DNN {tr['dnn'].get('epochs_run', '?')} epochs, {tr['dnn'].get('training_s', float('nan')) / 60:.0f} min; "
         f"spiking {tr['spiking'].get('epochs_run', '?')} epochs, "

@@ -485,7 +485,7 @@ class SpikingHead:
         The conversion settings (:func:`convert_head`).
     finetuned : dict or None
         How g's and f's weights were fine-tuned after the conversion
-        (:func:`biolstm.train.head_finetune.finetune_head`), None: as converted.
+        (:func:`biolstm.workflows.head_finetune.finetune_head`), None: as converted.
     """
 
     g: Any

@@ -283,7 +283,7 @@ def test_head_settings_of_a_run_folder(runs, tmp_path, capsys):
 
 def test_eval_babi_runs_the_stored_head_without_calibration(runs, tmp_path, capsys):
     from biolstm.cli import main
-    from biolstm.train.head_finetune import HeadNetwork, with_weights
+    from biolstm.workflows.head_finetune import HeadNetwork, with_weights
 
     run = tmp_path / "run"
     shutil.copytree(runs["spiking"], run)

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from biolstm.tasks import babi  # noqa: E402
-from biolstm.train.head_finetune import (HeadFinetuneError, HeadNetwork, finetune_head,  # noqa: E402
+from biolstm.workflows.head_finetune import (HeadFinetuneError, HeadNetwork, finetune_head,  # noqa: E402
                                          pair_batches, with_weights)
 from biolstm.workflows import babi_eval as be  # noqa: E402
 
