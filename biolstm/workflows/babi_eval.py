@@ -623,6 +623,9 @@ def load_head(path: str | Path, model) -> SpikingHead:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         fields = json.loads(str(arrays.pop("description")))
+        for key, value in (("code_steps", model.code_steps), ("n_words", model.n_words)):
+            if int(fields[key]) != int(value):
+                raise ValueError(f"it was made for {key} = {fields[key]}, the RelNet has {value}")
         parts = {}
         for part, mlp in (("g", model.head.g), ("f", model.head.f)):
             layers = mlp_layers(mlp)
