@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from biolstm.errors import BiolstmError
 from biolstm.train.snn import spike_fn
@@ -162,7 +163,7 @@ def finetune_head(head: Any, train: Any, train_answers: np.ndarray, validation: 
     epochs, lr, max_rows, gamma, grad_clip, seed
         Adam on the cross entropy; batches of questions with at most ``max_rows`` g instances.
     progress : callable, optional
-        Called with a line per epoch.
+        Called with a line per epoch; given, a progress bar of the batches goes to stderr too.
 
     Returns
     -------
@@ -205,7 +206,9 @@ def finetune_head(head: Any, train: Any, train_answers: np.ndarray, validation: 
         t0 = time.perf_counter()
         net.train()
         total, correct, count = 0.0, 0, 0
-        for idx in pair_batches(lengths, max_rows, rng):
+        batches = pair_batches(lengths, max_rows, rng)
+        for idx in tqdm(batches, desc=f"head fine-tuning epoch {ep}/{epochs}", unit="batch", leave=False,
+                        disable=progress is None):
             rows, owner = _rows(s_all[idx], q_all[idx], lengths[idx], cs)
             y = torch.tensor(train_answers[idx])
             logits = net(rows, owner, len(idx))
