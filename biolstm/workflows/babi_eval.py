@@ -72,6 +72,7 @@ __all__ = [
     "EncoderCodes",
     "encode",
     "relu_head_logits",
+    "pair_rows",
     "SpikingHead",
     "convert_head",
     "choose_head",
@@ -82,6 +83,9 @@ __all__ = [
     "HeadRun",
     "head_reference",
     "run_spiking_head",
+    "HEAD_WEIGHTS",
+    "save_head",
+    "load_head",
     "relnet_network",
     "agreement",
     "per_task_accuracy",
@@ -445,8 +449,10 @@ def relu_head_logits(head, codes: EncoderCodes, code_steps: int, batch_size: int
     return np.concatenate(out)
 
 
-def _pair_rows(s_codes: np.ndarray, q_codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """g inputs ``[s_i, s_j, q]`` of every present pair and the question of each row."""
+def pair_rows(s_codes: np.ndarray, q_codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """g inputs ``[s_i, s_j, q]`` [R, 3 n_enc] of every present pair of every question, and the
+    question of each row, int [R]; ``s_codes`` [N, >= max(lengths), n_enc], ``q_codes`` [N, n_enc]
+    (in the units given: counts, or spikes per step after dividing by ``code_steps``)."""
     from biolstm.tasks.relnet_spec import relnet_pairs
 
     rows, owner = [], []
@@ -553,7 +559,7 @@ def convert_head(model, calibration: EncoderCodes, *, n_steps: int = 64, max_rat
     if not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
         raise BabiEvalError(f"head steps = {n_steps!r} must be an integer >= 2 (e.g. 64)")
     cs = model.code_steps
-    rows, owner = _pair_rows(calibration.story_codes() / cs, calibration.question_codes() / cs,
+    rows, owner = pair_rows(calibration.story_codes() / cs, calibration.question_codes() / cs,
                              calibration.lengths)
     g = convert_relu_mlp(model.head.g, rows, input_scale=1.0, input_rate=1.0, max_rate=max_rate,
                          percentile=percentile, prefix="g")
@@ -797,7 +803,7 @@ def head_reference(head: SpikingHead, s_codes: np.ndarray, q_codes: np.ndarray, 
 
     for a in range(0, N, batch_questions):
         idx = np.arange(a, min(N, a + batch_questions))
-        rows, owner = _pair_rows(s_codes[idx] / cs, q_codes[idx] / cs, lengths[idx])
+        rows, owner = pair_rows(s_codes[idx] / cs, q_codes[idx] / cs, lengths[idx])
         n = len(idx)
         vg = [np.zeros((len(rows), w.shape[1])) for w, _ in g]
         zg = [np.zeros_like(v) for v in vg]

@@ -140,9 +140,9 @@ def pair_batches(lengths: np.ndarray, max_rows: int, rng: np.random.Generator) -
 
 
 def _rows(codes_s: np.ndarray, codes_q: np.ndarray, lengths: np.ndarray, cs: int):
-    from biolstm.workflows.babi_eval import _pair_rows
+    from biolstm.workflows.babi_eval import pair_rows
 
-    rows, owner = _pair_rows(codes_s / cs, codes_q / cs, lengths)
+    rows, owner = pair_rows(codes_s / cs, codes_q / cs, lengths)
     return torch.tensor(rows, dtype=torch.float32), torch.tensor(owner, dtype=torch.int64)
 
 

@@ -35,7 +35,7 @@ def setup():
 
 
 def _rows(head, codes, sel):
-    rows, owner = be._pair_rows(codes.story_codes()[sel] / head.code_steps,
+    rows, owner = be.pair_rows(codes.story_codes()[sel] / head.code_steps,
                                 codes.question_codes()[sel] / head.code_steps, codes.lengths[sel])
     return torch.tensor(rows), torch.tensor(owner)
 
