@@ -384,14 +384,10 @@ class ConvertedMLP:
         weights ``normalised`` in units of ``v_th`` and the conversion's scales and rates (as
         :func:`convert_relu_mlp` made them), e.g. read back from a file."""
         layers = list(layers)
-        new = [(np.array(w, dtype=float), np.array(b, dtype=float)) for w, b in normalised]
-        shapes = [((l.n_in, l.n_out), (l.n_out,)) for l in layers]
-        if [(w.shape, b.shape) for w, b in new] != shapes or len(scales) != len(layers) \
-                or len(rates) != len(layers) + 1:
-            raise ReLUConversionError(
-                f"stored weights have shapes {[(w.shape, b.shape) for w, b in new]} ({len(scales)} scales, "
-                f"{len(rates)} rates); the MLP's layers need {shapes}, {len(layers)} scales and "
-                f"{len(layers) + 1} rates")
+        new = _checked_weights(normalised, [((l.n_in, l.n_out), (l.n_out,)) for l in layers])
+        if len(scales) != len(layers) or len(rates) != len(layers) + 1:
+            raise ReLUConversionError(f"{len(scales)} scales and {len(rates)} rates are given; the MLP's "
+                                      f"{len(layers)} layers need {len(layers)} and {len(layers) + 1}")
         names = [f"{prefix}{k + 1}" for k in range(len(layers) - 1)] + ["out"]
         spec = _layer_spec(new, names, not layers[-1].relu, v_th, dt, dict(metadata or {}))
         return cls(spec=spec, layers=layers, input_scale=float(input_scale), scales=[float(x) for x in scales],
@@ -402,11 +398,7 @@ class ConvertedMLP:
         """A copy whose layers have the weights ``normalised`` (``(W'_l, b'_l)`` in units of
         ``v_th``, the shapes of :attr:`normalised`), e.g. after fine-tuning; scales, rates and
         the original float layers stay as converted, the spec's metadata says ``note``."""
-        new = [(np.array(w, dtype=float), np.array(b, dtype=float)) for w, b in normalised]
-        if [(w.shape, b.shape) for w, b in new] != [(w.shape, b.shape) for w, b in self.normalised]:
-            raise ReLUConversionError(
-                f"new weights have shapes {[(w.shape, b.shape) for w, b in new]}; this network's layers "
-                f"have {[(w.shape, b.shape) for w, b in self.normalised]}")
+        new = _checked_weights(normalised, [(w.shape, b.shape) for w, b in self.normalised])
         meta = dict(self.spec.metadata, weights=note)
         spec = _layer_spec(new, self.populations, self.has_readout, self.v_th * volt, self.spec.dt, meta)
         return replace(self, spec=spec, normalised=new)
@@ -481,6 +473,16 @@ def convert_relu_mlp(model: Any, calibration: np.ndarray, *, percentile: float =
     spec = _layer_spec(normalised, names, readout, v_th, dt, meta)
     return ConvertedMLP(spec=spec, layers=layers, input_scale=lam0, scales=scales, rates=rates,
                         normalised=normalised, v_th=float(v_th), populations=names)
+
+
+def _checked_weights(normalised: Sequence[tuple[np.ndarray, np.ndarray]],
+                     shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``normalised`` as float64 ``(W, b)`` copies, refused unless their shapes are ``shapes``."""
+    new = [(np.array(w, dtype=float), np.array(b, dtype=float)) for w, b in normalised]
+    got = [(w.shape, b.shape) for w, b in new]
+    if got != shapes:
+        raise ReLUConversionError(f"the weights have shapes {got}; the layers need {shapes}")
+    return new
 
 
 def _layer_spec(normalised: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str], readout: bool,

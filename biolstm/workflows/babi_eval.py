@@ -47,7 +47,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -602,15 +602,12 @@ def save_head(head: SpikingHead, path: str | Path, *, overwrite: bool = True) ->
     for part, conv in (("g", head.g), ("f", head.f)):
         for k, (w, b) in enumerate(conv.normalised):
             arrays[f"{part}_w{k}"], arrays[f"{part}_b{k}"] = compact(w), compact(b)
-    fields = {k: getattr(head, k) for k in ("lambda_sum", "sum_weight", "n_steps", "code_steps", "n_words",
-                                            "n_regular", "n_adaptive", "n_answers", "calibration", "max_rate",
-                                            "sum_percentile", "percentile", "finetuned")}
-    fields["g_units"], fields["f_units"] = list(head.g_units), list(head.f_units)
+    stored = {f.name: getattr(head, f.name) for f in fields(SpikingHead) if f.name not in ("g", "f")}
     for part, conv in (("g", head.g), ("f", head.f)):
-        fields[part] = {"input_scale": conv.input_scale, "scales": conv.scales, "rates": conv.rates,
+        stored[part] = {"input_scale": conv.input_scale, "scales": conv.scales, "rates": conv.rates,
                         "v_th": conv.v_th, "dt": float(conv.spec.dt),
                         "conversion": conv.spec.metadata.get("conversion")}
-    arrays["description"] = np.array(json.dumps(fields, default=float))
+    arrays["description"] = np.array(json.dumps(stored, default=float))
     with atomic_writer(path, overwrite=overwrite) as fh:
         np.savez_compressed(fh, **arrays)
     return Path(path)
@@ -628,32 +625,27 @@ def load_head(path: str | Path, model) -> SpikingHead:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        fields = json.loads(str(arrays.pop("description")))
+        stored = json.loads(str(arrays.pop("description")))
         for key, value in (("code_steps", model.code_steps), ("n_words", model.n_words)):
-            if int(fields[key]) != int(value):
-                raise ValueError(f"it was made for {key} = {fields[key]}, the RelNet has {value}")
+            if int(stored[key]) != int(value):
+                raise ValueError(f"it was made for {key} = {stored[key]}, the RelNet has {value}")
         parts = {}
         for part, mlp in (("g", model.head.g), ("f", model.head.f)):
             layers = mlp_layers(mlp)
-            meta = fields[part]
+            meta = stored[part]
             normalised = [(arrays[f"{part}_w{k}"].astype(np.float64), arrays[f"{part}_b{k}"].astype(np.float64))
                           for k in range(len(layers))]
             parts[part] = ConvertedMLP.from_normalised(
                 layers, normalised, input_scale=meta["input_scale"], scales=meta["scales"], rates=meta["rates"],
                 v_th=meta["v_th"] * volt, dt=meta["dt"] * second, prefix=part,
                 metadata={"converted_from": "ReLU MLP", "conversion": meta["conversion"],
-                          "weights": "fine-tuned" if fields["finetuned"] else "as converted"})
+                          "weights": "fine-tuned" if stored["finetuned"] else "as converted"})
+        scalars = {k: v for k, v in stored.items() if k not in ("g", "f")}
+        scalars["g_units"], scalars["f_units"] = tuple(scalars["g_units"]), tuple(scalars["f_units"])
+        return SpikingHead(g=parts["g"], f=parts["f"], **scalars)
     except (OSError, ValueError, KeyError, TypeError, ReLUConversionError) as err:
         raise BabiEvalError(f"{path} is not a spiking head of this RelNet ({err}); write it again with "
                             f"scripts/babi_results.py, or delete it to convert the head with --calibration") from None
-    return SpikingHead(g=parts["g"], f=parts["f"], lambda_sum=float(fields["lambda_sum"]),
-                       sum_weight=float(fields["sum_weight"]), n_steps=int(fields["n_steps"]),
-                       code_steps=int(fields["code_steps"]), n_words=int(fields["n_words"]),
-                       n_regular=int(fields["n_regular"]), n_adaptive=int(fields["n_adaptive"]),
-                       n_answers=int(fields["n_answers"]), g_units=tuple(fields["g_units"]),
-                       f_units=tuple(fields["f_units"]), calibration=str(fields["calibration"]),
-                       max_rate=float(fields["max_rate"]), sum_percentile=float(fields["sum_percentile"]),
-                       percentile=float(fields["percentile"]), finetuned=fields["finetuned"])
 
 
 _ENCODER_POP = re.compile(r"(s\d+|q)_(reg|ada)")
